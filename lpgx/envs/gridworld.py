@@ -1,0 +1,294 @@
+"""The LPG grid world: levels, environment state and dynamics.
+
+Cells are addressed by a flat index ``pos = row * g + col`` with the *level's* grid size ``g``
+(not the padded maximum ``G``). Every array is padded to the level set's maxima (``G`` cells per
+side, ``N`` object slots, ``T`` object types), so levels of one set stack, vmap and scatter under
+`jit`; padding never changes the dynamics (see `Level.pad`).
+"""
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from .._typing import BoolScalar, FloatScalar, IntScalar, PRNGKeyArray
+from ._base import AbstractEnvironment
+
+__all__ = ["NUM_ACTIONS", "EnvState", "GridWorld", "Level", "Task", "place_in_free_cells"]
+
+NUM_ACTIONS = 5
+# Actions: 0 up, 1 down, 2 left, 3 right, 4 no-op.
+_DROW = (-1, 1, 0, 0, 0)
+_DCOL = (0, 0, -1, 1, 0)
+
+
+class Level(eqx.Module):
+    """One grid-world level, padded to a level set's maxima.
+
+    Object slot ``i`` is used when ``i < n_objs``; its type indexes the per-type arrays.
+    ``obj_pos`` holds the objects' fixed cells in tabular mode (and is ignored by a
+    non-tabular reset, which places objects at random free cells).
+    """
+
+    grid_size: Int[Array, ""]
+    walls: Bool[Array, " cells"]
+    start_pos: Int[Array, ""]
+    n_objs: Int[Array, ""]
+    obj_types: Int[Array, " objs"]
+    obj_pos: Int[Array, " objs"]
+    obj_rewards: Float[Array, " types"]
+    obj_p_terminate: Float[Array, " types"]
+    obj_p_respawn: Float[Array, " types"]
+    max_steps: Int[Array, ""]
+
+    @property
+    def max_grid_size(self) -> int:
+        """The padded grid size ``G`` (``walls`` has ``G * G`` entries)."""
+        return _isqrt(self.walls.shape[-1])
+
+    @property
+    def max_objects(self) -> int:
+        return self.obj_types.shape[-1]
+
+    @property
+    def max_types(self) -> int:
+        return self.obj_rewards.shape[-1]
+
+    def obj_mask(self) -> Bool[Array, " objs"]:
+        """Which object slots are in use."""
+        return jnp.arange(self.max_objects, dtype=jnp.int32) < self.n_objs
+
+    def pad(self, max_grid_size: int, max_objects: int, max_types: int) -> "Level":
+        """Pad to larger maxima; the padded level behaves exactly like this one."""
+        cells = max_grid_size * max_grid_size
+        if (
+            cells < self.walls.shape[-1]
+            or max_objects < self.max_objects
+            or max_types < self.max_types
+        ):
+            raise ValueError(
+                f"cannot pad a level with maxima (G={self.max_grid_size}, N={self.max_objects}, "
+                f"T={self.max_types}) down to (G={max_grid_size}, N={max_objects}, "
+                f"T={max_types}); choose maxima at least as large as the level's."
+            )
+
+        def pad_to(x: Array, size: int) -> Array:
+            return jnp.pad(x, (0, size - x.shape[-1]))
+
+        return Level(
+            grid_size=self.grid_size,
+            walls=pad_to(self.walls, cells),
+            start_pos=self.start_pos,
+            n_objs=self.n_objs,
+            obj_types=pad_to(self.obj_types, max_objects),
+            obj_pos=pad_to(self.obj_pos, max_objects),
+            obj_rewards=pad_to(self.obj_rewards, max_types),
+            obj_p_terminate=pad_to(self.obj_p_terminate, max_types),
+            obj_p_respawn=pad_to(self.obj_p_respawn, max_types),
+            max_steps=self.max_steps,
+        )
+
+
+class Task(eqx.Module):
+    """What a curriculum hands an agent: a level and a lifetime (number of agent updates)."""
+
+    level: Level
+    lifetime: Int[Array, ""]
+
+
+class EnvState(eqx.Module):
+    """Grid-world state within one episode."""
+
+    pos: Int[Array, ""]
+    obj_pos: Int[Array, " objs"]
+    obj_exists: Bool[Array, " objs"]
+    time: Int[Array, ""]
+
+
+def _isqrt(n: int) -> int:
+    r = round(n**0.5)
+    if r * r != n:
+        raise ValueError(f"a level's wall mask must have G*G entries, got {n}")
+    return r
+
+
+def place_in_free_cells(
+    key: PRNGKeyArray, free: Bool[Array, " cells"], want: Bool[Array, " objs"]
+) -> tuple[Int[Array, " objs"], Bool[Array, " objs"]]:
+    """Give every slot with `want` set its own uniformly random free cell, in slot order.
+
+    Cells chosen for earlier slots are no longer free for later ones. A slot gets no cell when
+    none is left. Padding-invariant: appending never-free cells or unwanted slots changes
+    nothing for the others (the uniforms are drawn per slot, the cells counted in order).
+
+    **Returns:** `(cells, placed)`.
+    """
+    us = jax.random.uniform(key, want.shape)
+
+    def place_one(
+        free: Bool[Array, " cells"], x: tuple[BoolScalar, FloatScalar]
+    ) -> tuple[Bool[Array, " cells"], tuple[IntScalar, BoolScalar]]:
+        wanted, u = x
+        count = jnp.sum(free, dtype=jnp.int32)
+        k = jnp.minimum(jnp.floor(u * count.astype(u.dtype)).astype(jnp.int32), count - 1)
+        cell = jnp.argmax(jnp.cumsum(free, dtype=jnp.int32) > k).astype(jnp.int32)
+        placed = wanted & (count > 0)
+        free = free.at[cell].set(free[cell] & ~placed)
+        return free, (cell, placed)
+
+    _, (cells, placed) = jax.lax.scan(place_one, free, (want, us))
+    return cells, placed
+
+
+class GridWorld(AbstractEnvironment[Level, EnvState]):
+    """The grid world of the LPG paper, as implemented by GROOVE (with lpgx's fixes).
+
+    **Observations.** Tabular (``tabular=True``): the index ``pos + G² · Σᵢ existsᵢ · 2ⁱ`` of a
+    one-hot vector of length ``G² · 2ᴺ`` (an `int32` scalar; agents look it up in a table).
+    Non-tabular: a float vector, the agent's one-hot cell followed by one occupancy plane per
+    object type (``(1 + T) · G²``). With ``time_feature=True`` the observation is always a float
+    vector (the tabular one-hot written out) with ``0.001 · time`` appended.
+    """
+
+    max_grid_size: int = eqx.field(static=True)
+    max_objects: int = eqx.field(static=True)
+    max_types: int = eqx.field(static=True)
+    tabular: bool = eqx.field(static=True)
+    time_feature: bool = eqx.field(static=True, default=False)
+    num_actions: ClassVar[int] = NUM_ACTIONS  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def num_cells(self) -> int:
+        return self.max_grid_size * self.max_grid_size
+
+    @property
+    def num_tabular_states(self) -> int:
+        """Length of the tabular one-hot (``G² · 2ᴺ``)."""
+        return self.num_cells * 2**self.max_objects
+
+    @property
+    def obs_size(self) -> int:
+        """Number of table rows (tabular index obs) or the length of the float observation."""
+        base = self.num_tabular_states if self.tabular else self.num_cells * (1 + self.max_types)
+        return base + int(self.time_feature)
+
+    @property
+    def index_obs(self) -> bool:
+        """Whether observations are integer indices rather than float vectors."""
+        return self.tabular and not self.time_feature
+
+    def check_level(self, level: Level) -> None:
+        """Raise if `level` is not padded to this environment's maxima."""
+        shapes = (level.max_grid_size, level.max_objects, level.max_types)
+        if shapes != (self.max_grid_size, self.max_objects, self.max_types):
+            raise ValueError(
+                f"level padded to (G, N, T) = {shapes} but the environment expects "
+                f"{(self.max_grid_size, self.max_objects, self.max_types)}; use "
+                "`level.pad(...)` or the level set's own environment."
+            )
+
+    def _cells(self) -> Int[Array, " cells"]:
+        return jnp.arange(self.num_cells, dtype=jnp.int32)
+
+    def _open_cells(self, level: Level) -> Bool[Array, " cells"]:
+        g = level.grid_size
+        return (self._cells() < g * g) & ~level.walls
+
+    def reset(self, key: PRNGKeyArray, level: Level) -> tuple[EnvState, Array]:
+        mask = level.obj_mask()
+        if self.tabular:
+            obj_pos, exists = level.obj_pos, mask
+        else:
+            free = self._open_cells(level) & (self._cells() != level.start_pos)
+            obj_pos, exists = place_in_free_cells(key, free, mask)
+        state = EnvState(
+            pos=level.start_pos,
+            obj_pos=obj_pos,
+            obj_exists=exists,
+            time=jnp.zeros((), jnp.int32),
+        )
+        return state, self.observe(level, state)
+
+    def _move(self, level: Level, pos: IntScalar, action: IntScalar) -> IntScalar:
+        g = level.grid_size
+        row, col = pos // g, pos % g
+        row2 = row + jnp.asarray(_DROW, jnp.int32)[action]
+        col2 = col + jnp.asarray(_DCOL, jnp.int32)[action]
+        inside = (row2 >= 0) & (row2 < g) & (col2 >= 0) & (col2 < g)
+        target = jnp.where(inside, row2 * g + col2, pos)
+        return jnp.where(level.walls[target], pos, target)
+
+    def step(
+        self, key: PRNGKeyArray, level: Level, state: EnvState, action: IntScalar
+    ) -> tuple[EnvState, Array, FloatScalar, BoolScalar]:
+        k_respawn, k_place, k_term, k_reset = jax.random.split(key, 4)
+        mask = level.obj_mask()
+        pos = self._move(level, state.pos, action)
+
+        collected = state.obj_exists & (state.obj_pos == pos) & mask
+        p_respawn = level.obj_p_respawn[level.obj_types]
+        respawn = (jax.random.uniform(k_respawn, mask.shape) < p_respawn) & ~state.obj_exists & mask
+        obj_pos = state.obj_pos
+        if not self.tabular:
+            # Respawned objects move to fresh random cells: not a wall, not the agent's cell,
+            # not a cell held by another object (decision 8: walls are really excluded).
+            staying = state.obj_exists & ~collected
+            held = jnp.any(
+                (self._cells()[:, None] == state.obj_pos[None, :]) & staying[None, :], axis=1
+            )
+            free = self._open_cells(level) & (self._cells() != pos) & ~held
+            new_pos, placed = place_in_free_cells(k_place, free, respawn)
+            obj_pos = jnp.where(placed, new_pos, obj_pos)
+            respawn = placed
+        exists = (state.obj_exists | respawn) & ~collected & mask
+
+        p_term = jnp.sum(jnp.where(collected, level.obj_p_terminate[level.obj_types], 0.0))
+        terminated = jax.random.uniform(k_term) < p_term
+        reward = jnp.sum(jnp.where(collected, level.obj_rewards[level.obj_types], 0.0))
+        time = state.time + 1
+        done = (time >= level.max_steps) | terminated
+
+        next_state = EnvState(pos=pos, obj_pos=obj_pos, obj_exists=exists, time=time)
+        reset_state, _ = self.reset(k_reset, level)
+        next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, next_state)
+        return next_state, self.observe(level, next_state), reward, done
+
+    def tabular_index(self, state: EnvState) -> IntScalar:
+        """The tabular state index ``pos + G² · Σᵢ existsᵢ · 2ⁱ``."""
+        bits = jnp.left_shift(
+            jnp.ones((), jnp.int32), jnp.arange(self.max_objects, dtype=jnp.int32)
+        )
+        return state.pos + self.num_cells * jnp.sum(
+            jnp.where(state.obj_exists, bits, 0), dtype=jnp.int32
+        )
+
+    def decode_tabular_index(self, index: IntScalar) -> tuple[IntScalar, Bool[Array, " objs"]]:
+        """Invert `tabular_index`: ``(pos, obj_exists)``."""
+        pos = index % self.num_cells
+        code = index // self.num_cells
+        bits = jnp.arange(self.max_objects, dtype=jnp.int32)
+        return pos, (jnp.right_shift(code, bits) & 1).astype(bool)
+
+    def observe(self, level: Level, state: EnvState) -> Array:
+        """The observation of `state` (see the class docstring for its layout)."""
+        if self.index_obs:
+            return self.tabular_index(state)
+        if self.tabular:
+            obs = jax.nn.one_hot(self.tabular_index(state), self.num_tabular_states)
+        else:
+            cells = self._cells()
+            agent = (cells == state.pos).astype(jnp.float32)
+            types = jnp.arange(self.max_types, dtype=jnp.int32)
+            occupied = (
+                (cells[None, :, None] == state.obj_pos[None, None, :])
+                & state.obj_exists[None, None, :]
+                & (level.obj_types[None, None, :] == types[:, None, None])
+            )
+            planes = jnp.any(occupied, axis=-1).astype(jnp.float32).reshape(-1)
+            obs = jnp.concatenate([agent, planes])
+        if self.time_feature:
+            time = (0.001 * state.time.astype(jnp.float32))[None]
+            obs = jnp.concatenate([obs, time])
+        return obs

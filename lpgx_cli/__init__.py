@@ -1,0 +1,1 @@
+"""The `lpgx` command line (layer 7): argument parsing and terminal output only."""
