@@ -1,0 +1,45 @@
+"""A2C: the hand-designed baseline rule and GROOVE's antagonist."""
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._typing import Scalar
+from ..agents import Agent, Trajectory
+from ..config import A2CConfig
+from .base import AbstractUpdateRule, LifetimeContext
+from .returns import entropy, gae, normalise
+
+__all__ = ["A2C"]
+
+
+class A2C(AbstractUpdateRule):
+    """Advantage actor-critic with GAE; the agent's ``aux`` head is its value critic.
+
+    Loss = −mean(log π(a|s) · Â) − c_H · H(π) + c_V · mean((V − V_target)²), with Â the GAE
+    advantage (γ 0.99, λ 0.95 by default) normalised over the whole ``T × W`` batch.
+    """
+
+    config: A2CConfig = eqx.field(static=True, default=A2CConfig())
+    aux_size: ClassVar[int] = 1  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    def agent_loss(
+        self, agent: Agent, traj: Trajectory, ctx: LifetimeContext
+    ) -> tuple[Scalar, dict[str, Scalar]]:
+        del ctx
+        cfg = self.config
+        logits, value = jax.vmap(jax.vmap(agent))(traj.all_obs())
+        value = value[..., 0]
+        logits = logits[:-1]
+        adv, target = gae(
+            traj.reward, jax.lax.stop_gradient(value), traj.done, cfg.gamma, cfg.gae_lambda
+        )
+        adv = jax.lax.stop_gradient(normalise(adv))
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits), traj.action[..., None], axis=-1)
+        policy_loss = -jnp.mean(logp[..., 0] * adv)
+        ent = jnp.mean(entropy(logits))
+        value_loss = jnp.mean((value[:-1] - jax.lax.stop_gradient(target)) ** 2)
+        loss = policy_loss - cfg.entropy_coeff * ent + cfg.value_coeff * value_loss
+        return loss, {"policy_loss": policy_loss, "entropy": ent, "value_loss": value_loss}
