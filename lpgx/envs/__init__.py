@@ -11,3 +11,7 @@ from .levels import LevelFamily as LevelFamily
 from .levels import LevelSet as LevelSet
 from .levels import get_level_set as get_level_set
 from .levels import maze_layouts as maze_layouts
+from .optimal import OptimalValues as OptimalValues
+from .optimal import greedy_action as greedy_action
+from .optimal import optimal_return as optimal_return
+from .optimal import optimal_values as optimal_values
