@@ -7,7 +7,14 @@ of an Equinox module marked ``static=True``.
 from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["A2CConfig", "AgentConfig"]
+__all__ = [
+    "PRESETS",
+    "A2CConfig",
+    "AgentConfig",
+    "LPGConfig",
+    "MetaGradientConfig",
+    "TrainConfig",
+]
 
 Optimiser = Literal["sgd", "adam"]
 
@@ -58,3 +65,153 @@ class A2CConfig:
     gae_lambda: float = 0.95
     entropy_coeff: float = 0.01
     value_coeff: float = 1.0
+
+
+@dataclass(frozen=True)
+class LPGConfig:
+    """The LPG network (reference defaults: backward GRU of 256 units, y of size 8)."""
+
+    y_size: int = 8
+    hidden: int = 256
+    core: Literal["gru", "lstm"] = "gru"
+    embedding_width: int = 16
+    lifetime_conditioning: bool = False
+    gamma: float = 0.99
+    y_coeff: float = 0.5
+
+
+@dataclass(frozen=True)
+class MetaGradientConfig:
+    """Meta-gradient training of a rule: K differentiable agent updates, then an A2C-style
+    outer loss on a fresh rollout with a trained value critic (decision 1), regularisers,
+    global-norm clipping (decision 6) and Adam."""
+
+    num_agent_updates: int = 5
+    learning_rate: float = 1e-4
+    max_grad_norm: float = 0.5
+    policy_entropy_coeff: float = 5e-2
+    y_entropy_coeff: float = 1e-3
+    policy_l2_coeff: float = 5e-3
+    y_l2_coeff: float = 1e-3
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a meta-training run. Field names follow the GROOVE reference's
+    command-line options (``--num-agents``, ``--lpg-learning-rate``, …)."""
+
+    env_mode: str = "all_shortlife"
+    """Level set to meta-train on (`lpgx levels list`)."""
+    seed: int = 0
+    train_steps: int = 30000
+    """Number of meta-steps."""
+    num_agents: int = 512
+    num_mini_batches: int = 16
+    """Agents are processed in this many sequential vmapped groups; must divide num_agents."""
+    env_workers: int = 64
+    train_rollout_len: int = 20
+    num_agent_updates: int = 5
+    """K: differentiable agent updates per meta-step."""
+    stagger: bool = True
+    """Draw first-generation lifetimes uniformly in [1, N] so agents do not reset together."""
+    # LPG network
+    lpg_embedding_net_width: int = 16
+    lpg_gru_width: int = 256
+    lpg_target_width: int = 8
+    lpg_agent_target_coeff: float = 0.5
+    lpg_core: Literal["gru", "lstm"] = "gru"
+    lifetime_conditioning: bool = False
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    # Meta-optimiser
+    lpg_learning_rate: float = 1e-4
+    lpg_max_grad_norm: float = 0.5
+    lpg_policy_entropy_coeff: float = 5e-2
+    lpg_target_entropy_coeff: float = 1e-3
+    lpg_policy_l2_coeff: float = 5e-3
+    lpg_target_l2_coeff: float = 1e-3
+    # Loop, logging and evaluation
+    chunk_size: int = 25
+    """Meta-steps per compiled chunk; metrics, progress and checkpoints happen between chunks."""
+    checkpoint_every: int = 500
+    """Write a checkpoint every this many meta-steps (and always at the end)."""
+    eval_agents: int = 32
+    """Agents trained from scratch on held-out levels by the initial and final rule."""
+    eval_episodes: int = 16
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in (
+            "train_steps",
+            "num_agents",
+            "num_mini_batches",
+            "env_workers",
+            "train_rollout_len",
+            "num_agent_updates",
+            "chunk_size",
+            "checkpoint_every",
+            "lpg_gru_width",
+            "lpg_target_width",
+            "lpg_embedding_net_width",
+            "eval_agents",
+            "eval_episodes",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be at least 1")
+        if self.num_agents % max(self.num_mini_batches, 1):
+            problems.append(
+                f"--num-agents {self.num_agents} is not divisible by --num-mini-batches "
+                f"{self.num_mini_batches}; pick a number of mini-batches that divides it"
+            )
+        if self.lpg_core not in ("gru", "lstm"):
+            problems.append(f"--lpg-core must be gru or lstm, got {self.lpg_core!r}")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+    def lpg(self) -> LPGConfig:
+        return LPGConfig(
+            y_size=self.lpg_target_width,
+            hidden=self.lpg_gru_width,
+            core=self.lpg_core,
+            embedding_width=self.lpg_embedding_net_width,
+            lifetime_conditioning=self.lifetime_conditioning,
+            gamma=self.gamma,
+            y_coeff=self.lpg_agent_target_coeff,
+        )
+
+    def meta_gradient(self) -> MetaGradientConfig:
+        return MetaGradientConfig(
+            num_agent_updates=self.num_agent_updates,
+            learning_rate=self.lpg_learning_rate,
+            max_grad_norm=self.lpg_max_grad_norm,
+            policy_entropy_coeff=self.lpg_policy_entropy_coeff,
+            y_entropy_coeff=self.lpg_target_entropy_coeff,
+            policy_l2_coeff=self.lpg_policy_l2_coeff,
+            y_l2_coeff=self.lpg_target_l2_coeff,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+        )
+
+
+PRESETS: dict[str, tuple[str, TrainConfig]] = {
+    "quick": (
+        "small CPU run that shows learning in about ten minutes on 2 cores",
+        TrainConfig(
+            env_mode="all_shortlife",
+            train_steps=400,
+            num_agents=8,
+            num_mini_batches=1,
+            env_workers=16,
+            lpg_gru_width=64,
+            lpg_learning_rate=1e-3,
+            chunk_size=25,
+            checkpoint_every=100,
+        ),
+    ),
+    "lpg": (
+        "the reference's LPG command: 512 agents, 16 mini-batches, 5000 steps, all_shortlife",
+        TrainConfig(train_steps=5000, num_agents=512, num_mini_batches=16),
+    ),
+}

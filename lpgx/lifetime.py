@@ -15,12 +15,20 @@ import optax
 from jaxtyping import Array, Float, Int, PyTree
 
 from ._typing import PRNGKeyArray, Scalar
-from .agents import Agent, reset_workers, rollout
+from .agents import Agent, Trajectory, reset_workers, rollout
 from .config import AgentConfig
 from .envs import EnvState, GridWorld, Level, LevelSet, Task
 from .rules import AbstractUpdateRule, LifetimeContext
 
-__all__ = ["AgentState", "Learner", "agent_update", "evaluate_return", "train_lifetime"]
+__all__ = [
+    "AgentState",
+    "Learner",
+    "agent_rollout",
+    "agent_update",
+    "evaluate_return",
+    "train_lifetime",
+    "update_from_rollout",
+]
 
 
 class AgentState(eqx.Module):
@@ -113,19 +121,14 @@ def _select(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def agent_update(
-    learner: Learner, rule: AbstractUpdateRule, agent: AgentState, key: PRNGKeyArray
-) -> tuple[AgentState, dict[str, Scalar]]:
-    """One rollout of ``W × T`` steps and one optimiser step, gated by the agent's lifetime.
+def agent_rollout(
+    learner: Learner, agent: AgentState, key: PRNGKeyArray
+) -> tuple[EnvState, Array, Trajectory]:
+    """One ``W × T`` rollout of the agent's current policy on its task, continuing its workers.
 
-    Once ``agent.step`` reaches ``agent.task.lifetime`` the parameters, optimiser state and
-    step counter freeze (the workers keep stepping), so an agent makes exactly ``lifetime``
-    updates however often this is called. Differentiable in `rule`'s arrays.
-
-    **Returns:** ``(agent, metrics)``; metrics include the rule's diagnostics, the rollout's mean
-    reward and whether the update was applied (``active``).
+    **Returns:** ``(env_state, obs, trajectory)`` to hand to `update_from_rollout`.
     """
-    env_state, obs, traj = rollout(
+    return rollout(
         learner.env,
         agent.task.level,
         agent.params.policy,
@@ -134,6 +137,18 @@ def agent_update(
         key,
         learner.config.rollout_len,
     )
+
+
+def update_from_rollout(
+    learner: Learner,
+    rule: AbstractUpdateRule,
+    agent: AgentState,
+    traj: Trajectory,
+    env_state: EnvState,
+    obs: Array,
+) -> tuple[AgentState, dict[str, Scalar]]:
+    """One optimiser step on `traj`, gated by the agent's lifetime; the workers move on to
+    ``(env_state, obs)`` either way."""
     ctx = LifetimeContext(step=agent.step, lifetime=agent.task.lifetime)
     (loss, metrics), grads = eqx.filter_value_and_grad(rule.agent_loss, has_aux=True)(
         agent.params, traj, ctx
@@ -155,6 +170,22 @@ def agent_update(
         "active": active.astype(jnp.float32),
     }
     return new_agent, metrics
+
+
+def agent_update(
+    learner: Learner, rule: AbstractUpdateRule, agent: AgentState, key: PRNGKeyArray
+) -> tuple[AgentState, dict[str, Scalar]]:
+    """One rollout of ``W × T`` steps and one optimiser step, gated by the agent's lifetime.
+
+    Once ``agent.step`` reaches ``agent.task.lifetime`` the parameters, optimiser state and
+    step counter freeze (the workers keep stepping), so an agent makes exactly ``lifetime``
+    updates however often this is called. Differentiable in `rule`'s arrays.
+
+    **Returns:** ``(agent, metrics)``; metrics include the rule's diagnostics, the rollout's mean
+    reward and whether the update was applied (``active``).
+    """
+    env_state, obs, traj = agent_rollout(learner, agent, key)
+    return update_from_rollout(learner, rule, agent, traj, env_state, obs)
 
 
 def train_lifetime(
