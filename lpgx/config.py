@@ -105,34 +105,49 @@ class TrainConfig:
     env_mode: str = "all_shortlife"
     """Level set to meta-train on (`lpgx levels list`)."""
     seed: int = 0
+    """Seed of the whole run (rule init, tasks, agents); a run is reproducible from it."""
     train_steps: int = 30000
     """Number of meta-steps."""
     num_agents: int = 512
+    """Agents trained in parallel; the meta-gradient is their mean."""
     num_mini_batches: int = 16
     """Agents are processed in this many sequential vmapped groups; must divide num_agents."""
     env_workers: int = 64
+    """Parallel environments per agent."""
     train_rollout_len: int = 20
+    """Steps per rollout (one agent update per rollout)."""
     num_agent_updates: int = 5
     """K: differentiable agent updates per meta-step."""
     stagger: bool = True
     """Draw first-generation lifetimes uniformly in [1, N] so agents do not reset together."""
-    # LPG network
     lpg_embedding_net_width: int = 16
+    """Hidden width of the LPG's embedding φ of the prediction vector."""
     lpg_gru_width: int = 256
+    """Width of the LPG's backward recurrent core."""
     lpg_target_width: int = 8
+    """Size of the prediction vector y."""
     lpg_agent_target_coeff: float = 0.5
+    """α_y: weight of KL(y ‖ ŷ) in the agent's loss."""
     lpg_core: Literal["gru", "lstm"] = "gru"
+    """Recurrent core of the LPG (the reference uses a GRU, the paper an LSTM)."""
     lifetime_conditioning: bool = False
+    """TA-LPG: feed n/N and log N to the LPG."""
     gamma: float = 0.99
+    """Discount fed to the LPG and used by the value critic's GAE."""
     gae_lambda: float = 0.95
-    # Meta-optimiser
+    """λ of the value critic's GAE."""
     lpg_learning_rate: float = 1e-4
+    """Adam learning rate of the meta-optimiser."""
     lpg_max_grad_norm: float = 0.5
+    """Global-norm clip of the meta-gradient."""
     lpg_policy_entropy_coeff: float = 5e-2
+    """β₀: weight of the agent policy's entropy bonus in the outer loss."""
     lpg_target_entropy_coeff: float = 1e-3
+    """β₁: weight of the prediction vector's entropy bonus."""
     lpg_policy_l2_coeff: float = 5e-3
+    """β₂: weight of mean(π̂²)."""
     lpg_target_l2_coeff: float = 1e-3
-    # Loop, logging and evaluation
+    """β₃: weight of mean(Σŷ²)."""
     chunk_size: int = 25
     """Meta-steps per compiled chunk; metrics, progress and checkpoints happen between chunks."""
     checkpoint_every: int = 500
@@ -140,6 +155,7 @@ class TrainConfig:
     eval_agents: int = 32
     """Agents trained from scratch on held-out levels by the initial and final rule."""
     eval_episodes: int = 16
+    """Evaluation episodes per held-out agent."""
 
     def __post_init__(self) -> None:
         problems = []

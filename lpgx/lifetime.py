@@ -149,7 +149,7 @@ def update_from_rollout(
 ) -> tuple[AgentState, dict[str, Scalar]]:
     """One optimiser step on `traj`, gated by the agent's lifetime; the workers move on to
     ``(env_state, obs)`` either way."""
-    ctx = LifetimeContext(step=agent.step, lifetime=agent.task.lifetime)
+    ctx = LifetimeContext(step=agent.step, lifetime=agent.task.lifetime, agent=agent.params)
     (loss, metrics), grads = eqx.filter_value_and_grad(rule.agent_loss, has_aux=True)(
         agent.params, traj, ctx
     )

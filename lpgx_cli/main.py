@@ -8,6 +8,8 @@ from rich.table import Table
 
 # command -> (module with a `main(argv: list[str]) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("lpgx_cli.train", "meta-train an LPG (`--preset quick|lpg`, reference flag names)"),
+    "plot": ("lpgx_cli.plot", "PNG learning curves of a run directory"),
     "levels": (
         "lpgx_cli.levels",
         "list the level sets, or draw one (`levels list`, `levels show NAME`)",

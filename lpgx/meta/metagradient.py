@@ -183,8 +183,8 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
         params, static = eqx.partition(rule, eqx.is_inexact_array)
 
         def batch_loss(
-            p: PyTree, batch: MetaAgent, keys: PRNGKeyArray
-        ) -> tuple[Scalar, tuple[MetaAgent, dict[str, Scalar]]]:
+            p: PyTree, batch: MetaAgent, keys: Array
+        ) -> tuple[Scalar, tuple[MetaAgent, dict[str, Array]]]:
             r = eqx.combine(p, static)
             losses, (new, metrics) = jax.vmap(self.agent_meta_loss, in_axes=(None, 0, 0))(
                 r, batch, keys
@@ -195,8 +195,8 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
             return x.reshape(m, num_agents // m, *x.shape[1:])
 
         def mini_batch(
-            acc: PyTree, inp: tuple[MetaAgent, PRNGKeyArray]
-        ) -> tuple[PyTree, tuple[MetaAgent, dict[str, Scalar]]]:
+            acc: PyTree, inp: tuple[MetaAgent, Array]
+        ) -> tuple[PyTree, tuple[MetaAgent, dict[str, Array]]]:
             (_, out), grads = eqx.filter_value_and_grad(batch_loss, has_aux=True)(params, *inp)
             return jax.tree.map(jnp.add, acc, grads), out
 

@@ -28,18 +28,18 @@ class A2C(AbstractUpdateRule):
     def agent_loss(
         self, agent: Agent, traj: Trajectory, ctx: LifetimeContext
     ) -> tuple[Scalar, dict[str, Scalar]]:
-        del ctx
         cfg = self.config
-        logits, value = jax.vmap(jax.vmap(agent))(traj.all_obs())
+        obs = traj.all_obs()
+        logits, value = jax.vmap(jax.vmap(agent))(obs)
         value = value[..., 0]
         logits = logits[:-1]
-        adv, target = gae(
-            traj.reward, jax.lax.stop_gradient(value), traj.done, cfg.gamma, cfg.gae_lambda
-        )
-        adv = jax.lax.stop_gradient(normalise(adv))
+        # Advantages and targets from the current parameters (constants for the agent).
+        _, ref_value = jax.vmap(jax.vmap(ctx.agent))(obs)
+        adv, target = gae(traj.reward, ref_value[..., 0], traj.done, cfg.gamma, cfg.gae_lambda)
+        adv = normalise(adv)
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits), traj.action[..., None], axis=-1)
         policy_loss = -jnp.mean(logp[..., 0] * adv)
         ent = jnp.mean(entropy(logits))
-        value_loss = jnp.mean((value[:-1] - jax.lax.stop_gradient(target)) ** 2)
+        value_loss = jnp.mean((value[:-1] - target) ** 2)
         loss = policy_loss - cfg.entropy_coeff * ent + cfg.value_coeff * value_loss
         return loss, {"policy_loss": policy_loss, "entropy": ent, "value_loss": value_loss}

@@ -12,10 +12,18 @@ __all__ = ["AbstractUpdateRule", "LifetimeContext"]
 
 
 class LifetimeContext(eqx.Module):
-    """Where the agent is in its lifetime: ``step`` updates done out of ``lifetime``."""
+    """What a rule may know besides the parameters it differentiates.
+
+    ``step`` updates done out of ``lifetime``; ``agent`` holds the *current* parameters for
+    the rule's own inputs and targets (the LPG's π(a|s) and y, A2C's value baseline). The
+    agent's gradient is taken with respect to the `agent_loss` argument only, so these inputs
+    act as constants for the agent, while a meta-gradient still flows through them (through
+    the earlier updates that produced them): no `stop_gradient` that would cut that path.
+    """
 
     step: Int[Array, ""]
     lifetime: Int[Array, ""]
+    agent: Agent
 
 
 class AbstractUpdateRule(eqx.Module):

@@ -4,8 +4,10 @@ Per time step the LPG reads ``[r, d, γ, π(a|s), φ(y_t), φ(y_{t+1})·(1−d)]
 ``log N`` when lifetime-conditioned), runs a recurrent core *backwards in time* with its carry
 reset at episode ends, and emits ``π̂`` (unbounded) and ``ŷ`` (a distribution over ``y_size``).
 The agent minimises ``−mean(π̂ · log π(a|s)) + α_y · mean KL(y ‖ ŷ)`` (the paper's ascent
-convention, decision 10); the LPG's inputs are stop-gradiented, so η reaches θ only through
-π̂ and ŷ.
+convention, decision 10). The LPG's inputs are computed from the current parameters passed in
+`LifetimeContext.agent`, so they are constants for the agent's gradient, yet the meta-gradient
+sees how earlier updates changed them (the reference stop-gradients them instead, which makes
+its meta-gradient differ from the true derivative once K > 1).
 """
 
 from typing import Literal
@@ -126,7 +128,9 @@ class LPG(AbstractUpdateRule):
         ctx: LifetimeContext,
     ) -> Float[Array, "T W F"]:
         """The per-step LPG inputs (see the module docstring)."""
-        d = done.astype(jnp.float32)
+        dtype = y.dtype
+        d = done.astype(dtype)
+        reward = reward.astype(dtype)
         phi_y = jax.vmap(jax.vmap(self.phi))(y)[..., 0]
         cols = [
             reward,
@@ -137,8 +141,8 @@ class LPG(AbstractUpdateRule):
             phi_y[1:] * (1.0 - d),
         ]
         if self.lifetime_conditioning:
-            lifetime = jnp.maximum(ctx.lifetime, 1).astype(jnp.float32)
-            cols.append(jnp.full_like(reward, ctx.step.astype(jnp.float32) / lifetime))
+            lifetime = jnp.maximum(ctx.lifetime, 1).astype(dtype)
+            cols.append(jnp.full_like(reward, ctx.step.astype(dtype) / lifetime))
             cols.append(jnp.full_like(reward, jnp.log(lifetime)))
         return jnp.stack(cols, axis=-1)
 
@@ -146,7 +150,7 @@ class LPG(AbstractUpdateRule):
         self, x: Float[Array, "T W F"], done: Bool[Array, "T W"]
     ) -> tuple[Float[Array, "T W"], Float[Array, "T W Y"]]:
         """Run the core backwards over time: ``(π̂, ŷ)``."""
-        zeros = jnp.zeros((x.shape[1], self.cell.hidden_size), jnp.float32)
+        zeros = jnp.zeros((x.shape[1], self.cell.hidden_size), x.dtype)
 
         def reset(c: Array, d_t: Bool[Array, " W"]) -> Array:
             # The carry holds the future of this trajectory; an episode end at t cuts it.
@@ -178,12 +182,24 @@ class LPG(AbstractUpdateRule):
     def agent_loss(
         self, agent: Agent, traj: Trajectory, ctx: LifetimeContext
     ) -> tuple[Scalar, dict[str, Scalar]]:
-        logits, y_logits = jax.vmap(jax.vmap(agent))(traj.all_obs())
-        logp_all = jax.nn.log_softmax(logits[:-1])
-        logp = jnp.take_along_axis(logp_all, traj.action[..., None], axis=-1)[..., 0]
+        obs = traj.all_obs()
+        logits, y_logits = jax.vmap(jax.vmap(agent))(obs)
+        logp = jnp.take_along_axis(
+            jax.nn.log_softmax(logits[:-1]), traj.action[..., None], axis=-1
+        )[..., 0]
         y = jax.nn.softmax(y_logits, axis=-1)
-        sg = jax.lax.stop_gradient
-        x = self.features(traj.reward, traj.done, sg(jnp.exp(logp) + _EPS), sg(y), ctx)
+        # The LPG's inputs come from the current parameters in `ctx`, constants for the agent.
+        ref_logits, ref_y_logits = jax.vmap(jax.vmap(ctx.agent))(obs)
+        ref_logp = jnp.take_along_axis(
+            jax.nn.log_softmax(ref_logits[:-1]), traj.action[..., None], axis=-1
+        )[..., 0]
+        x = self.features(
+            traj.reward,
+            traj.done,
+            jnp.exp(ref_logp) + _EPS,
+            jax.nn.softmax(ref_y_logits, axis=-1),
+            ctx,
+        )
         pi_hat, y_hat = self(x, traj.done)
         y_t = y[:-1]
         kl = jnp.sum(y_t * (jnp.log(y_t + _EPS) - jnp.log(y_hat + _EPS)), axis=-1)

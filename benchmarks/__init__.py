@@ -1,0 +1,1 @@
+"""Timed runs of lpgx's vmapped core; see ``benchmarks/RESULTS.md`` for the measured numbers."""

@@ -1,0 +1,124 @@
+"""Shared benchmark protocol: compile separately, warm up, block, repeat, report median and spread.
+
+Every benchmark times a function compiled ahead of time with
+``jax.jit(f).lower(*args).compile()`` (the compile time is reported on its own), runs it once or
+more to warm up, then times ``repeats`` calls, each ended by `jax.block_until_ready`.
+"""
+
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import jax
+
+__all__ = ["Timing", "environment_info", "markdown_table", "time_compiled"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock timings of one compiled function, in seconds.
+
+    **Attributes:** ``compile_s`` is the lowering plus compilation time; ``times_s`` holds one
+    entry per timed repeat (after warm-up).
+    """
+
+    compile_s: float
+    times_s: tuple[float, ...]
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times_s)
+
+    @property
+    def min_s(self) -> float:
+        return min(self.times_s)
+
+    @property
+    def max_s(self) -> float:
+        return max(self.times_s)
+
+    @property
+    def spread(self) -> float:
+        """``(max - min) / median``: the relative spread of the repeats."""
+        return (self.max_s - self.min_s) / self.median_s if self.median_s > 0 else 0.0
+
+
+def time_compiled(
+    f: Callable[..., Any], *args: Any, repeats: int = 5, warmup: int = 1
+) -> tuple[Timing, Any]:
+    """Compile `f` for `args` ahead of time, warm it up and time `repeats` calls.
+
+    **Arguments:**
+
+    - `f`: a JAX-traceable function of `args` (close over static configuration).
+    - `args`: its array arguments (pytrees of arrays).
+    - `repeats`: number of timed calls (at least 1).
+    - `warmup`: untimed calls before them.
+
+    **Returns:** `(timing, output)` with the output of the last call.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    start = time.perf_counter()
+    compiled = jax.jit(f).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    out = None
+    for _ in range(warmup):
+        out = jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - start)
+    return Timing(compile_s=compile_s, times_s=tuple(times)), out
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def environment_info() -> dict[str, Any]:
+    """Where and with what a benchmark ran: date, host, devices and library versions."""
+    devices = jax.devices()
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in devices],
+        "device_kind": devices[0].device_kind if devices else "none",
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
+        "equinox": _version("equinox"),
+        "lpgx": _version("lpgx"),
+    }
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table (numbers right-aligned when the cell parses as one)."""
+
+    def is_number(text: str) -> bool:
+        try:
+            float(text.replace(",", "").replace("±", "").replace("%", ""))
+        except ValueError:
+            return False
+        return True
+
+    numeric = [bool(rows) and all(is_number(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if num else "---" for num in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

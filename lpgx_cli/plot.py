@@ -1,0 +1,37 @@
+"""`lpgx plot RUN_DIR`: PNG learning curves of a training run."""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+from rich.console import Console
+
+
+@dataclass(frozen=True)
+class PlotArgs:
+    run_dir: Annotated[Path, tyro.conf.Positional]
+    """Run directory written by `lpgx train`."""
+    out: Path | None = None
+    """PNG to write (default: RUN_DIR/learning_curves.png)."""
+    smooth: int = 10
+    """Moving-average window, in meta-steps."""
+
+
+def main(argv: list[str]) -> int:
+    console = Console(stderr=True)
+    args = tyro.cli(PlotArgs, args=argv, prog="lpgx plot")
+    from lpgx.plotting import plot_learning_curves
+
+    try:
+        path = plot_learning_curves(args.run_dir, args.out, args.smooth)
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    console.print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
