@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = ["MetricSink", "tensorboard_sink", "wandb_sink"]
 
-MetricSink = Callable[[dict[str, float]], None]
+MetricSink = Callable[[dict[str, int | float]], None]
 
 
 def _require(module: str, extra: str) -> Any:
@@ -25,7 +25,7 @@ def tensorboard_sink(logdir: Path) -> MetricSink:
     """Write every metric of every record as a TensorBoard scalar at its meta-step."""
     writer = _require("tensorboardX", "tensorboard").SummaryWriter(str(logdir))
 
-    def sink(record: dict[str, float]) -> None:
+    def sink(record: dict[str, int | float]) -> None:
         step = int(record["step"])
         for key, value in record.items():
             if key != "step":
@@ -40,7 +40,7 @@ def wandb_sink(project: str, config: dict[str, Any], entity: str | None = None) 
     wandb = _require("wandb", "wandb")
     run = wandb.init(project=project, entity=entity, config=config)
 
-    def sink(record: dict[str, float]) -> None:
+    def sink(record: dict[str, int | float]) -> None:
         run.log(record, step=int(record["step"]))
 
     return sink

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -175,12 +175,13 @@ class Trainer(eqx.Module):
 _evaluate_rule_jit = eqx.filter_jit(evaluate_rule)
 
 
+@runtime_checkable
 class TrainCallbacks(Protocol):
-    """Hooks the CLI uses to show progress; every method is optional in `train`."""
+    """Hooks the CLI uses to show progress (all five methods)."""
 
     def on_start(self, start_step: int, total_steps: int) -> None: ...
     def on_compiled(self, seconds: float) -> None: ...
-    def on_chunk(self, step: int, records: list[dict[str, float]]) -> None: ...
+    def on_chunk(self, step: int, records: list[dict[str, int | float]]) -> None: ...
     def on_checkpoint(self, step: int, path: Path) -> None: ...
     def on_evaluate(self, results: dict[str, Any]) -> None: ...
 
@@ -237,7 +238,7 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
 
 def _records(
     metrics: dict[str, Array], first_step: int, env_steps_per_step: int, wall: float
-) -> list[dict[str, float]]:
+) -> list[dict[str, int | float]]:
     host = {k: np.asarray(v) for k, v in metrics.items()}
     valid = host.pop("valid") > 0
     out = []
@@ -266,7 +267,7 @@ def train(
     run_dir: Path,
     resume: bool = False,
     callbacks: TrainCallbacks | None = None,
-    sinks: list[Callable[[dict[str, float]], None]] | None = None,
+    sinks: list[Callable[[dict[str, int | float]], None]] | None = None,
     evaluate: bool = True,
 ) -> TrainResult:
     """Meta-train an LPG as `config` says, writing `run_dir`; resumable, interruptible.

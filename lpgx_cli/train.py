@@ -80,7 +80,7 @@ class _RichProgress:
             console=console,
         )
         self.task = self.progress.add_task("train", total=1)
-        self.latest: dict[str, float] = {}
+        self.latest: dict[str, int | float] = {}
         self.live = Live(self._render(), console=console, refresh_per_second=4)
 
     def _render(self) -> Group:
@@ -101,7 +101,7 @@ class _RichProgress:
     def on_compiled(self, seconds: float) -> None:
         self.console.print(f"compiled in {seconds:.1f} s")
 
-    def on_chunk(self, step: int, records: list[dict[str, float]]) -> None:
+    def on_chunk(self, step: int, records: list[dict[str, int | float]]) -> None:
         if records:
             self.latest = records[-1]
         self.progress.update(self.task, completed=step)

@@ -216,7 +216,7 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
         grads, agents, metrics = self.meta_gradient(state.rule, agents, key)
         params, static = eqx.partition(state.rule, eqx.is_inexact_array)
         new_params, opt_state = _adam_update(self._optimiser(), grads, state.opt_state, params)
-        metrics = {**metrics, "meta_grad_norm": optax.global_norm(grads)}
+        metrics = {**metrics, "meta_grad_norm": optax.tree.norm(grads)}
         state = MetaState(
             rule=eqx.combine(new_params, static), opt_state=opt_state, step=state.step + 1
         )

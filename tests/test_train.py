@@ -1,0 +1,134 @@
+"""The training loop: exact resumption, one compilation per chunk, early and clear errors."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+
+from lpgx.checkpoint import checkpoint_paths, latest_checkpoint
+from lpgx.config import PRESETS, TrainConfig
+from lpgx.train import Trainer, train
+from lpgx_cli.main import main as cli
+
+TINY = TrainConfig(
+    env_mode="all_shortlife",
+    train_steps=4,
+    num_agents=2,
+    num_mini_batches=2,
+    env_workers=2,
+    train_rollout_len=4,
+    num_agent_updates=2,
+    lpg_gru_width=8,
+    lpg_target_width=4,
+    chunk_size=2,
+    checkpoint_every=2,
+    eval_agents=2,
+    eval_episodes=2,
+)
+
+
+def _rule_leaves(state: object) -> list[np.ndarray]:
+    rule = state.meta.rule  # type: ignore[attr-defined]
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(rule, eqx.is_inexact_array))]
+
+
+def test_resume_is_bitwise_exact(tmp_path: Path) -> None:
+    straight = train(TINY, tmp_path / "a", evaluate=False)
+    assert straight.final_step == 4
+
+    half = dataclasses.replace(TINY, train_steps=2)
+    first = train(half, tmp_path / "b", evaluate=False)
+    assert first.final_step == 2 and latest_checkpoint(tmp_path / "b") == 2
+    resumed = train(TINY, tmp_path / "b", resume=True, evaluate=False)
+    assert resumed.final_step == 4
+
+    for x, y in zip(_rule_leaves(straight.state), _rule_leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(x, y)
+    # metrics.jsonl holds exactly one record per meta-step, also across the resumption.
+    for run in ("a", "b"):
+        lines = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        steps = [json.loads(line)["step"] for line in lines]
+        assert steps == [1, 2, 3, 4]
+    assert latest_checkpoint(tmp_path / "a") == 4
+
+
+def test_chunks_never_recompile() -> None:
+    trainer = Trainer.from_config(TINY)
+    state = trainer.init()
+    run = eqx.filter_jit(eqx.debug.assert_max_traces(trainer.run_chunk, max_traces=1))
+    for _ in range(3):  # the third chunk runs past train_steps: masked, same compiled code
+        state, metrics = run(state)
+    assert int(state.step) == 4
+    assert np.asarray(metrics["valid"]).tolist() == [0.0, 0.0]
+
+
+def test_indivisible_mini_batches_fail_early() -> None:
+    with pytest.raises(ValueError, match="not divisible by --num-mini-batches"):
+        dataclasses.replace(TINY, num_agents=3, num_mini_batches=2)
+
+
+def test_unknown_level_set_lists_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown level set 'nope'; choose one of: dense"):
+        train(dataclasses.replace(TINY, env_mode="nope"), tmp_path / "r")
+    assert not (tmp_path / "r").exists()  # failed before creating anything
+
+
+def test_existing_run_dir_needs_resume(tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "something").write_text("x")
+    with pytest.raises(ValueError, match="pass --resume"):
+        train(TINY, tmp_path / "r")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train(TINY, tmp_path / "other", resume=True)
+
+
+def test_checkpoint_of_another_config_and_corruption(tmp_path: Path) -> None:
+    half = dataclasses.replace(TINY, train_steps=2)
+    train(half, tmp_path / "r", evaluate=False)
+    # Another config: refused with the fields that differ, before compiling.
+    with pytest.raises(ValueError, match="lpg_gru_width: 8 -> 16"):
+        train(dataclasses.replace(TINY, lpg_gru_width=16), tmp_path / "r", resume=True)
+    # A config.json edited to claim another structure: the checkpoint's fingerprint refuses it.
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    (tmp_path / "r" / "config.json").write_text(json.dumps({**config, "lpg_gru_width": 16}))
+    with pytest.raises(ValueError, match="different configuration"):
+        train(dataclasses.replace(TINY, lpg_gru_width=16), tmp_path / "r", resume=True)
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    # A corrupted checkpoint file is detected (checksum), and the message names the fix.
+    leaves, _ = checkpoint_paths(tmp_path / "r", 2)
+    data = bytearray(leaves.read_bytes())
+    data[-5] ^= 0xFF
+    leaves.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted.*delete it"):
+        train(TINY, tmp_path / "r", resume=True)
+
+
+def test_cli_train_runs_and_reports_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "train", "--out", str(tmp_path / "run"), "--env-mode", "all_shortlife",
+        "--train-steps", "2", "--num-agents", "2", "--num-mini-batches", "1",
+        "--env-workers", "2", "--train-rollout-len", "4", "--num-agent-updates", "1",
+        "--lpg-gru-width", "8", "--chunk-size", "2", "--eval-agents", "2", "--eval-episodes", "2",
+    ]  # fmt: skip
+    assert cli(args) == 0
+    assert (tmp_path / "run" / "eval.json").exists()
+    assert cli(["plot", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "learning_curves.png").stat().st_size > 0
+    # The same directory again without --resume: a clear error, no traceback.
+    assert cli(args) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert cli(["train", "--num-agents", "3", "--num-mini-batches", "2"]) == 2
+    assert cli(["train", "--preset", "nope"]) == 2
+
+
+def test_presets_are_valid() -> None:
+    for _, config in PRESETS.values():
+        Trainer.from_config(config)
+    assert PRESETS["lpg"][1].num_agents == 512 and PRESETS["lpg"][1].num_mini_batches == 16
+    assert PRESETS["lpg"][1].train_steps == 5000 and PRESETS["lpg"][1].env_mode == "all_shortlife"
