@@ -103,7 +103,7 @@ def test_checkpoint_of_another_config_and_corruption(tmp_path: Path) -> None:
     data = bytearray(leaves.read_bytes())
     data[-5] ^= 0xFF
     leaves.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="corrupted.*delete it"):
+    with pytest.raises(ValueError, match=r"corrupted.*delete it"):
         train(TINY, tmp_path / "r", resume=True)
 
 
