@@ -1,5 +1,19 @@
-"""lpgx: meta-learning reinforcement-learning update rules in JAX and Equinox."""
+"""lpgx: meta-learning reinforcement-learning update rules in JAX and Equinox.
 
+Everything a user embeds is re-exported here; private modules are not part of the API.
+"""
+
+from .agents import Agent as Agent
+from .agents import Trajectory as Trajectory
+from .agents import rollout as rollout
+from .config import PRESETS as PRESETS
+from .config import A2CConfig as A2CConfig
+from .config import AgentConfig as AgentConfig
+from .config import LPGConfig as LPGConfig
+from .config import MetaGradientConfig as MetaGradientConfig
+from .config import TrainConfig as TrainConfig
+from .curriculum import AbstractCurriculum as AbstractCurriculum
+from .curriculum import DomainRandomisation as DomainRandomisation
 from .envs import LEVEL_SET_NAMES as LEVEL_SET_NAMES
 from .envs import AbstractEnvironment as AbstractEnvironment
 from .envs import EnvState as EnvState
@@ -8,5 +22,20 @@ from .envs import Level as Level
 from .envs import LevelSet as LevelSet
 from .envs import Task as Task
 from .envs import get_level_set as get_level_set
+from .envs.optimal import optimal_return as optimal_return
+from .evaluate import EvalResult as EvalResult
+from .evaluate import evaluate_rule as evaluate_rule
+from .lifetime import AgentState as AgentState
+from .lifetime import Learner as Learner
+from .lifetime import agent_update as agent_update
+from .lifetime import evaluate_return as evaluate_return
+from .lifetime import train_lifetime as train_lifetime
+from .meta import AbstractMetaOptimiser as AbstractMetaOptimiser
+from .meta import MetaGradient as MetaGradient
+from .meta import MetaState as MetaState
+from .rules import A2C as A2C
+from .rules import LPG as LPG
+from .rules import AbstractUpdateRule as AbstractUpdateRule
+from .rules import LifetimeContext as LifetimeContext
 
 __version__ = "0.1.0.dev0"

@@ -1,0 +1,21 @@
+"""The README's embedding example runs as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_embedding_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    text = README.read_text()
+    block = re.search(
+        r"<!-- embed:start -->\s*```python\n(.*?)```\s*<!-- embed:end -->", text, re.S
+    )
+    assert block is not None, "README lost its embedding example"
+    code = block.group(1)
+    assert len(code.strip().splitlines()) <= 25
+    exec(compile(code, str(README), "exec"), {})
+    out = capsys.readouterr().out
+    assert "meta-grad norm" in out and "return" in out
