@@ -216,7 +216,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         "small CPU run that shows learning in about ten minutes on 2 cores",
         TrainConfig(
             env_mode="all_shortlife",
-            train_steps=400,
+            train_steps=600,
             num_agents=8,
             num_mini_batches=1,
             env_workers=16,
@@ -224,6 +224,7 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             lpg_learning_rate=1e-3,
             chunk_size=25,
             checkpoint_every=100,
+            eval_agents=64,
         ),
     ),
     "lpg": (
@@ -231,3 +232,51 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         TrainConfig(train_steps=5000, num_agents=512, num_mini_batches=16),
     ),
 }
+
+
+@dataclass(frozen=True)
+class ESConfig:
+    """Evolution strategy on a rule's arrays (TA-LPG's meta-optimiser, the reference's
+    ``--use_es``): OpenAI-ES with antithetic pairs that share a task, an initial agent and
+    environment keys; fitness is the mean return of an agent trained for its whole lifetime.
+
+    The learning rate decays ×``lrate_decay`` per generation down to ``lrate_limit``; σ does
+    the same with ``sigma_decay`` / ``sigma_limit`` (constant 0.1 by default, as in the
+    reference). ``b1`` is Adam's β₁ (the reference's evosax Adam uses 0.99). ``shaping`` is
+    ``"pairwise"`` (the reference: the better member of each pair scores 1, the other 0, ties go
+    to the −ε member) or ``"centered_rank"``. ``init="network"`` starts the ES mean at the
+    rule's normal initialisation (decision 7); ``"zeros"`` reproduces the reference.
+    """
+
+    learning_rate: float = 1e-2
+    lrate_decay: float = 0.999
+    lrate_limit: float = 1e-5
+    b1: float = 0.99
+    optimiser: Optimiser = "adam"
+    sigma_init: float = 0.1
+    sigma_decay: float = 1.0
+    sigma_limit: float = 0.1
+    num_eval_episodes: int = 64
+    shaping: Literal["pairwise", "centered_rank"] = "pairwise"
+    init: Literal["network", "zeros"] = "network"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.learning_rate <= 0 or self.lrate_limit < 0:
+            problems.append("learning_rate must be positive and lrate_limit non-negative")
+        if not 0 < self.lrate_decay <= 1 or not 0 < self.sigma_decay <= 1:
+            problems.append("lrate_decay and sigma_decay must lie in (0, 1]")
+        if self.sigma_init <= 0 or self.sigma_limit <= 0:
+            problems.append("sigma_init and sigma_limit must be positive")
+        if not 0 <= self.b1 < 1:
+            problems.append(f"b1 must lie in [0, 1), got {self.b1}")
+        if self.num_eval_episodes < 1:
+            problems.append("num_eval_episodes must be at least 1")
+        if self.optimiser not in ("sgd", "adam"):
+            problems.append(f"optimiser must be 'sgd' or 'adam', got {self.optimiser!r}")
+        if self.shaping not in ("pairwise", "centered_rank"):
+            problems.append(f"shaping must be 'pairwise' or 'centered_rank', got {self.shaping!r}")
+        if self.init not in ("network", "zeros"):
+            problems.append(f"init must be 'network' or 'zeros', got {self.init!r}")
+        if problems:
+            raise ValueError("invalid ES config: " + "; ".join(problems))

@@ -126,20 +126,19 @@ def place_in_free_cells(
     **Returns:** `(cells, placed)`.
     """
     us = jax.random.uniform(key, want.shape)
-
-    def place_one(
-        free: Bool[Array, " cells"], x: tuple[BoolScalar, FloatScalar]
-    ) -> tuple[Bool[Array, " cells"], tuple[IntScalar, BoolScalar]]:
-        wanted, u = x
+    cell_ids = jnp.arange(free.shape[0], dtype=jnp.int32)
+    cells, placed = [], []
+    # Object slots are few (N <= 7): a Python loop unrolls into straight-line code, which XLA
+    # fuses far better than a scan of scatters.
+    for i in range(want.shape[0]):
         count = jnp.sum(free, dtype=jnp.int32)
-        k = jnp.minimum(jnp.floor(u * count.astype(u.dtype)).astype(jnp.int32), count - 1)
+        k = jnp.minimum(jnp.floor(us[i] * count.astype(us.dtype)).astype(jnp.int32), count - 1)
         cell = jnp.argmax(jnp.cumsum(free, dtype=jnp.int32) > k).astype(jnp.int32)
-        placed = wanted & (count > 0)
-        free = free.at[cell].set(free[cell] & ~placed)
-        return free, (cell, placed)
-
-    _, (cells, placed) = jax.lax.scan(place_one, free, (want, us))
-    return cells, placed
+        ok = want[i] & (count > 0)
+        free = free & ~(ok & (cell_ids == cell))
+        cells.append(cell)
+        placed.append(ok)
+    return jnp.stack(cells), jnp.stack(placed)
 
 
 class GridWorld(AbstractEnvironment[Level, EnvState]):
