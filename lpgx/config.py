@@ -156,6 +156,8 @@ class TrainConfig:
     """Agents trained from scratch on held-out levels by the initial and final rule."""
     eval_episodes: int = 16
     """Evaluation episodes per held-out agent."""
+    devices: int | None = None
+    """Devices to spread the agents over (default: all visible devices)."""
 
     def __post_init__(self) -> None:
         problems = []

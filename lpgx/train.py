@@ -29,12 +29,13 @@ from .evaluate import EvalResult, evaluate_rule, held_out_key
 from .lifetime import Learner
 from .meta import MetaAgent, MetaGradient, MetaState
 from .rules import LPG
+from .sharding import agent_mesh, check_divisible, shard_agents
 
 __all__ = ["TrainCallbacks", "TrainResult", "TrainState", "Trainer", "train"]
 
 # Fields that may differ between a run and its resumption (they do not change the state).
 RESUMABLE_CHANGES = frozenset(
-    {"train_steps", "checkpoint_every", "chunk_size", "eval_agents", "eval_episodes"}
+    {"train_steps", "checkpoint_every", "chunk_size", "eval_agents", "eval_episodes", "devices"}
 )
 
 
@@ -277,6 +278,8 @@ def train(
     completed chunk and returns with ``interrupted=True``.
     """
     trainer = Trainer.from_config(config)
+    mesh = agent_mesh(config.devices)
+    check_divisible(config.num_agents, config.num_mini_batches, mesh)
     prepare_run_dir(run_dir, config, resume)
     state = trainer.init()
     start_wall = 0.0
@@ -286,6 +289,7 @@ def train(
         state, meta = load_checkpoint(run_dir, step, state)
         start_wall = float(meta.get("wall_s", 0.0))
         _rewrite_metrics(run_dir / "metrics.jsonl", step)
+    state = shard_agents(state, config.num_agents, mesh)
 
     cb: Any = callbacks
     start_step = int(state.step)

@@ -191,8 +191,13 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
             )
             return jnp.sum(losses), (new, metrics)
 
+        # Mini-batch j holds agents j, j + m, j + 2m, …: strided, so that when the agent axis
+        # is sharded in contiguous blocks every mini-batch spans every device.
         def split(x: Array) -> Array:
-            return x.reshape(m, num_agents // m, *x.shape[1:])
+            return jnp.swapaxes(x.reshape(num_agents // m, m, *x.shape[1:]), 0, 1)
+
+        def merge(x: Array) -> Array:
+            return jnp.swapaxes(x, 0, 1).reshape(num_agents, *x.shape[2:])
 
         def mini_batch(
             acc: PyTree, inp: tuple[MetaAgent, Array]
@@ -207,7 +212,7 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
             (jax.tree.map(split, agents), split(jax.random.split(key, num_agents))),
         )
         grads = jax.tree.map(lambda g: g / num_agents, grads)
-        new_agents = jax.tree.map(lambda x: x.reshape(num_agents, *x.shape[2:]), new_agents)
+        new_agents = jax.tree.map(merge, new_agents)
         return grads, new_agents, {k: jnp.mean(v) for k, v in metrics.items()}
 
     def step(
