@@ -1,11 +1,25 @@
-"""Figures of a run directory: learning curves from ``metrics.jsonl``."""
+"""Figures of a run directory: learning curves from ``metrics.jsonl`` and what the learned
+rule outputs."""
 
 import json
 from pathlib import Path
+from typing import Any
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
-__all__ = ["load_metrics", "plot_learning_curves"]
+from ._typing import PRNGKeyArray
+
+__all__ = [
+    "load_metrics",
+    "load_trained_rule",
+    "plot_learning_curves",
+    "plot_rule_outputs",
+    "rule_outputs",
+]
 
 # The curves a user looks at first, in this order; others follow alphabetically.
 _MAIN = (
@@ -70,6 +84,131 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     fig.suptitle(f"lpgx run {run_dir.name}", fontsize=11)
     fig.tight_layout()
     out = out if out is not None else run_dir / "learning_curves.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def load_trained_rule(run_dir: Path) -> tuple[Any, Any]:
+    """The latest checkpoint's rule of a run directory, and the run's `Trainer`."""
+    from .checkpoint import latest_checkpoint, load_checkpoint
+    from .config import TrainConfig
+    from .train import Trainer
+
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run directory?")
+    trainer = Trainer.from_config(TrainConfig(**json.loads(config_path.read_text())))
+    step = latest_checkpoint(run_dir)
+    if step is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")
+    skeleton = eqx.filter_eval_shape(trainer.init)
+    state, _ = load_checkpoint(run_dir, step, skeleton)
+    return state.meta.rule, trainer
+
+
+def rule_outputs(
+    trainer: Any, rule: Any, key: PRNGKeyArray, fractions: tuple[float, ...], num_tasks: int = 8
+) -> dict[str, np.ndarray]:
+    """π̂ of `rule` on fresh agents' rollouts, as if each agent were at lifetime fraction n/N.
+
+    **Returns:** flat arrays ``pi_hat``, ``return_to_go`` (discounted return from t to the end
+    of the rollout or episode: the advantage-like signal π̂ should follow) and ``fraction``.
+    """
+    from .agents import reset_workers, rollout
+    from .rules import LifetimeContext
+
+    learner, levels = trainer.learner, trainer.levels
+    gamma = trainer.config.gamma
+
+    def one(k: PRNGKeyArray) -> tuple[Array, Array]:
+        k_task, k_agent, k_env, k_roll = jax.random.split(k, 4)
+        task = levels.sample(k_task)
+        params = learner.init_params(k_agent, rule.aux_size)
+        env_state, obs = reset_workers(learner.env, task.level, k_env, learner.config.num_workers)
+        _, _, traj = rollout(
+            learner.env,
+            task.level,
+            params.policy,
+            env_state,
+            obs,
+            k_roll,
+            learner.config.rollout_len,
+        )
+        logits, y_logits = jax.vmap(jax.vmap(params))(traj.all_obs())
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits[:-1]), traj.action[..., None], axis=-1)
+        y = jax.nn.softmax(y_logits, axis=-1)
+
+        def at(frac: float) -> Array:
+            lifetime = task.lifetime
+            step = jnp.round(frac * lifetime.astype(jnp.float32)).astype(jnp.int32)
+            ctx = LifetimeContext(step=step, lifetime=lifetime, agent=params)
+            x = rule.features(traj.reward, traj.done, jnp.exp(logp[..., 0]) + 1e-8, y, ctx)
+            return rule(x, traj.done)[0]
+
+        not_done = 1.0 - traj.done.astype(jnp.float32)
+
+        def back(g: Array, inp: tuple[Array, Array]) -> tuple[Array, Array]:
+            r, nd = inp
+            g = r + gamma * nd * g
+            return g, g
+
+        _, rtg = jax.lax.scan(
+            back, jnp.zeros_like(traj.reward[0]), (traj.reward, not_done), reverse=True
+        )
+        return jnp.stack([at(f) for f in fractions]), rtg
+
+    pi_hat, rtg = jax.jit(jax.vmap(one))(jax.random.split(key, num_tasks))
+    n_frac = len(fractions)
+    frac = np.broadcast_to(np.asarray(fractions)[None, :, None, None], pi_hat.shape)
+    return {
+        "pi_hat": np.asarray(pi_hat).reshape(-1),
+        "return_to_go": np.broadcast_to(np.asarray(rtg)[:, None], pi_hat.shape).reshape(-1),
+        "fraction": frac.reshape(-1),
+        "num_fractions": np.asarray(n_frac),
+    }
+
+
+def plot_rule_outputs(run_dir: Path, out: Path | None = None, seed: int = 0) -> Path:
+    """What the learned rule outputs: π̂ against the return-to-go, and against the agent's age
+    n/N (TA-LPG rules can change with age; unconditioned rules cannot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rule, trainer = load_trained_rule(run_dir)
+    fractions = (0.0, 0.25, 0.5, 0.75, 1.0)
+    data = rule_outputs(trainer, rule, jax.random.key(seed), fractions)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    cmap = plt.get_cmap("viridis")
+    for i, f in enumerate(fractions):
+        sel = data["fraction"] == f
+        ax1.scatter(
+            data["return_to_go"][sel], data["pi_hat"][sel], s=4, alpha=0.35,
+            color=cmap(i / max(len(fractions) - 1, 1)), label=f"n/N = {f:.2f}",
+        )  # fmt: skip
+    ax1.set_xlabel("discounted return-to-go in the rollout")
+    ax1.set_ylabel("π̂ (the rule's policy target)")
+    ax1.set_title("π̂ against the advantage-like signal")
+    ax1.legend(fontsize=8, markerscale=3)
+    ax1.grid(alpha=0.3)
+    means, corrs = [], []
+    for f in fractions:
+        sel = data["fraction"] == f
+        means.append(float(np.mean(data["pi_hat"][sel])))
+        x, y = data["return_to_go"][sel], data["pi_hat"][sel]
+        corrs.append(float(np.corrcoef(x, y)[0, 1]) if np.std(x) > 0 and np.std(y) > 0 else 0.0)
+    ax2.plot(fractions, means, "o-", label="mean π̂")
+    ax2.plot(fractions, corrs, "s-", label="corr(π̂, return-to-go)")
+    ax2.set_xlabel("agent's age n/N")
+    ax2.set_title("does the rule change with the agent's age?")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
+    conditioned = getattr(rule, "lifetime_conditioning", False)
+    fig.suptitle(f"rule of {run_dir.name} ({'TA-LPG' if conditioned else 'LPG, not conditioned'})")
+    fig.tight_layout()
+    out = out if out is not None else run_dir / "rule_outputs.png"
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -17,19 +17,22 @@ class PlotArgs:
     """PNG to write (default: RUN_DIR/learning_curves.png)."""
     smooth: int = 10
     """Moving-average window, in meta-steps."""
+    rule: bool = True
+    """Also draw what the latest checkpoint's rule outputs (π̂ against return-to-go and n/N)."""
 
 
 def main(argv: list[str]) -> int:
     console = Console(stderr=True)
     args = tyro.cli(PlotArgs, args=argv, prog="lpgx plot")
-    from lpgx.plotting import plot_learning_curves
+    from lpgx.plotting import plot_learning_curves, plot_rule_outputs
 
     try:
-        path = plot_learning_curves(args.run_dir, args.out, args.smooth)
+        console.print(f"wrote {plot_learning_curves(args.run_dir, args.out, args.smooth)}")
+        if args.rule:
+            console.print(f"wrote {plot_rule_outputs(args.run_dir)}")
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         return 2
-    console.print(f"wrote {path}")
     return 0
 
 
