@@ -9,11 +9,14 @@ from .agents import rollout as rollout
 from .config import PRESETS as PRESETS
 from .config import A2CConfig as A2CConfig
 from .config import AgentConfig as AgentConfig
+from .config import ESConfig as ESConfig
 from .config import LPGConfig as LPGConfig
 from .config import MetaGradientConfig as MetaGradientConfig
 from .config import TrainConfig as TrainConfig
+from .curriculum import PLR as PLR
 from .curriculum import AbstractCurriculum as AbstractCurriculum
 from .curriculum import DomainRandomisation as DomainRandomisation
+from .curriculum import Frozen as Frozen
 from .envs import LEVEL_SET_NAMES as LEVEL_SET_NAMES
 from .envs import AbstractEnvironment as AbstractEnvironment
 from .envs import EnvState as EnvState
@@ -31,6 +34,8 @@ from .lifetime import agent_update as agent_update
 from .lifetime import evaluate_return as evaluate_return
 from .lifetime import train_lifetime as train_lifetime
 from .meta import AbstractMetaOptimiser as AbstractMetaOptimiser
+from .meta import ESAgents as ESAgents
+from .meta import EvolutionStrategy as EvolutionStrategy
 from .meta import MetaGradient as MetaGradient
 from .meta import MetaState as MetaState
 from .rules import A2C as A2C

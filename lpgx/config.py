@@ -11,6 +11,7 @@ __all__ = [
     "PRESETS",
     "A2CConfig",
     "AgentConfig",
+    "ESConfig",
     "LPGConfig",
     "MetaGradientConfig",
     "TrainConfig",
@@ -98,6 +99,54 @@ class MetaGradientConfig:
 
 
 @dataclass(frozen=True)
+class ESConfig:
+    """Evolution strategy on a rule's arrays (TA-LPG's meta-optimiser, the reference's
+    ``--use_es``): OpenAI-ES with antithetic pairs that share a task, an initial agent and
+    environment keys; fitness is the mean return of an agent trained for its whole lifetime.
+
+    The learning rate decays ×``lrate_decay`` per generation down to ``lrate_limit``; σ does
+    the same with ``sigma_decay`` / ``sigma_limit`` (constant 0.1 by default, as in the
+    reference). ``b1`` is Adam's β₁ (the reference's evosax Adam uses 0.99). ``shaping`` is
+    ``"pairwise"`` (the reference: the better member of each pair scores 1, the other 0, ties go
+    to the −ε member) or ``"centered_rank"``. ``init="network"`` starts the ES mean at the
+    rule's normal initialisation (decision 7); ``"zeros"`` reproduces the reference.
+    """
+
+    learning_rate: float = 1e-2
+    lrate_decay: float = 0.999
+    lrate_limit: float = 1e-5
+    b1: float = 0.99
+    optimiser: Optimiser = "adam"
+    sigma_init: float = 0.1
+    sigma_decay: float = 1.0
+    sigma_limit: float = 0.1
+    num_eval_episodes: int = 64
+    shaping: Literal["pairwise", "centered_rank"] = "pairwise"
+    init: Literal["network", "zeros"] = "network"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.learning_rate <= 0 or self.lrate_limit < 0:
+            problems.append("learning_rate must be positive and lrate_limit non-negative")
+        if not 0 < self.lrate_decay <= 1 or not 0 < self.sigma_decay <= 1:
+            problems.append("lrate_decay and sigma_decay must lie in (0, 1]")
+        if self.sigma_init <= 0 or self.sigma_limit <= 0:
+            problems.append("sigma_init and sigma_limit must be positive")
+        if not 0 <= self.b1 < 1:
+            problems.append(f"b1 must lie in [0, 1), got {self.b1}")
+        if self.num_eval_episodes < 1:
+            problems.append("num_eval_episodes must be at least 1")
+        if self.optimiser not in ("sgd", "adam"):
+            problems.append(f"optimiser must be 'sgd' or 'adam', got {self.optimiser!r}")
+        if self.shaping not in ("pairwise", "centered_rank"):
+            problems.append(f"shaping must be 'pairwise' or 'centered_rank', got {self.shaping!r}")
+        if self.init not in ("network", "zeros"):
+            problems.append(f"init must be 'network' or 'zeros', got {self.init!r}")
+        if problems:
+            raise ValueError("invalid ES config: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a meta-training run. Field names follow the GROOVE reference's
     command-line options (``--num-agents``, ``--lpg-learning-rate``, …)."""
@@ -158,6 +207,39 @@ class TrainConfig:
     """Evaluation episodes per held-out agent."""
     devices: int | None = None
     """Devices to spread the agents over (default: all visible devices)."""
+    # Curriculum (GROOVE's level sampler)
+    score_function: Literal["random", "frozen", "pvl", "l1_value_loss", "maxmc", "alg_regret"] = (
+        "random"
+    )
+    """Curriculum: random (domain randomisation), frozen (a fixed buffer), or PLR scored by
+    pvl / l1_value_loss / maxmc / alg_regret (GROOVE)."""
+    buffer_size: int = 4000
+    """Levels in the PLR / frozen buffer."""
+    p_replay: float = 0.5
+    """Probability that an ended agent replays a buffered level (PLR)."""
+    score_transform: Literal["rank", "proportional", "topk"] = "rank"
+    """PLR prioritisation: rank (Jiang et al.), proportional (softmax), topk (GROOVE's greedy)."""
+    score_temperature: float = 1.0
+    """β of the PLR prioritisation."""
+    staleness_coeff: float = 0.3
+    """Weight of the staleness term in PLR's replay distribution."""
+    score_episodes: int = 64
+    """Evaluation episodes behind alg_regret's returns."""
+    # Evolution strategies (TA-LPG)
+    use_es: bool = False
+    """Meta-train by evolution strategies (antithetic pairs; --lpg-learning-rate is ES's)."""
+    es_lrate_decay: float = 0.999
+    """ES learning-rate decay per generation."""
+    es_lrate_limit: float = 1e-5
+    """Floor of the decaying ES learning rate."""
+    es_sigma_init: float = 0.1
+    """σ of the ES perturbations."""
+    es_num_eval_episodes: int = 64
+    """Episodes behind each candidate's fitness."""
+    es_shaping: Literal["pairwise", "centered_rank"] = "pairwise"
+    """Fitness shaping: pairwise (the winner of each antithetic pair scores 1) or centered_rank."""
+    es_init: Literal["network", "zeros"] = "network"
+    """ES mean at the start: the rule's initialisation, or zeros (the reference)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -183,6 +265,13 @@ class TrainConfig:
                 f"--num-agents {self.num_agents} is not divisible by --num-mini-batches "
                 f"{self.num_mini_batches}; pick a number of mini-batches that divides it"
             )
+        if not 0.0 <= self.p_replay <= 1.0:
+            problems.append(f"--p-replay must be in [0, 1], got {self.p_replay}")
+        if self.buffer_size < self.num_agents and self.score_function != "random":
+            problems.append(
+                f"--buffer-size {self.buffer_size} must hold at least --num-agents "
+                f"{self.num_agents} levels"
+            )
         if self.lpg_core not in ("gru", "lstm"):
             problems.append(f"--lpg-core must be gru or lstm, got {self.lpg_core!r}")
         if problems:
@@ -197,6 +286,17 @@ class TrainConfig:
             lifetime_conditioning=self.lifetime_conditioning,
             gamma=self.gamma,
             y_coeff=self.lpg_agent_target_coeff,
+        )
+
+    def es(self) -> ESConfig:
+        return ESConfig(
+            learning_rate=self.lpg_learning_rate,
+            lrate_decay=self.es_lrate_decay,
+            lrate_limit=self.es_lrate_limit,
+            sigma_init=self.es_sigma_init,
+            num_eval_episodes=self.es_num_eval_episodes,
+            shaping=self.es_shaping,
+            init=self.es_init,
         )
 
     def meta_gradient(self) -> MetaGradientConfig:
@@ -233,52 +333,62 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
         "the reference's LPG command: 512 agents, 16 mini-batches, 5000 steps, all_shortlife",
         TrainConfig(train_steps=5000, num_agents=512, num_mini_batches=16),
     ),
+    "groove": (
+        "the reference's GROOVE command: the lpg preset with PLR scored by algorithmic regret",
+        TrainConfig(
+            train_steps=5000, num_agents=512, num_mini_batches=16, score_function="alg_regret"
+        ),
+    ),
+    "ta-lpg": (
+        "the reference's TA-LPG command: ES, lifetime conditioning, lr 0.01, all_vrandlife",
+        TrainConfig(
+            env_mode="all_vrandlife",
+            use_es=True,
+            lifetime_conditioning=True,
+            lpg_learning_rate=1e-2,
+            num_agents=512,
+            num_mini_batches=8,
+            train_steps=2500,
+            stagger=False,
+            chunk_size=5,
+            checkpoint_every=50,
+        ),
+    ),
+    "ta-lpg-cpu": (
+        "TA-LPG sized for a 2-core CPU: 8 antithetic pairs, 16 workers, GRU 64",
+        TrainConfig(
+            env_mode="all_vrandlife",
+            use_es=True,
+            lifetime_conditioning=True,
+            lpg_learning_rate=1e-2,
+            num_agents=8,
+            num_mini_batches=1,
+            env_workers=16,
+            lpg_gru_width=64,
+            train_steps=30,
+            stagger=False,
+            chunk_size=5,
+            checkpoint_every=10,
+            eval_agents=32,
+            es_num_eval_episodes=16,
+        ),
+    ),
+    "groove-cpu": (
+        "GROOVE sized for a 2-core CPU: the quick preset with alg_regret and a 256-level buffer",
+        TrainConfig(
+            env_mode="all_shortlife",
+            train_steps=300,
+            num_agents=8,
+            num_mini_batches=1,
+            env_workers=16,
+            lpg_gru_width=64,
+            lpg_learning_rate=1e-3,
+            chunk_size=25,
+            checkpoint_every=100,
+            eval_agents=32,
+            score_function="alg_regret",
+            buffer_size=256,
+            score_episodes=16,
+        ),
+    ),
 }
-
-
-@dataclass(frozen=True)
-class ESConfig:
-    """Evolution strategy on a rule's arrays (TA-LPG's meta-optimiser, the reference's
-    ``--use_es``): OpenAI-ES with antithetic pairs that share a task, an initial agent and
-    environment keys; fitness is the mean return of an agent trained for its whole lifetime.
-
-    The learning rate decays ×``lrate_decay`` per generation down to ``lrate_limit``; σ does
-    the same with ``sigma_decay`` / ``sigma_limit`` (constant 0.1 by default, as in the
-    reference). ``b1`` is Adam's β₁ (the reference's evosax Adam uses 0.99). ``shaping`` is
-    ``"pairwise"`` (the reference: the better member of each pair scores 1, the other 0, ties go
-    to the −ε member) or ``"centered_rank"``. ``init="network"`` starts the ES mean at the
-    rule's normal initialisation (decision 7); ``"zeros"`` reproduces the reference.
-    """
-
-    learning_rate: float = 1e-2
-    lrate_decay: float = 0.999
-    lrate_limit: float = 1e-5
-    b1: float = 0.99
-    optimiser: Optimiser = "adam"
-    sigma_init: float = 0.1
-    sigma_decay: float = 1.0
-    sigma_limit: float = 0.1
-    num_eval_episodes: int = 64
-    shaping: Literal["pairwise", "centered_rank"] = "pairwise"
-    init: Literal["network", "zeros"] = "network"
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.learning_rate <= 0 or self.lrate_limit < 0:
-            problems.append("learning_rate must be positive and lrate_limit non-negative")
-        if not 0 < self.lrate_decay <= 1 or not 0 < self.sigma_decay <= 1:
-            problems.append("lrate_decay and sigma_decay must lie in (0, 1]")
-        if self.sigma_init <= 0 or self.sigma_limit <= 0:
-            problems.append("sigma_init and sigma_limit must be positive")
-        if not 0 <= self.b1 < 1:
-            problems.append(f"b1 must lie in [0, 1), got {self.b1}")
-        if self.num_eval_episodes < 1:
-            problems.append("num_eval_episodes must be at least 1")
-        if self.optimiser not in ("sgd", "adam"):
-            problems.append(f"optimiser must be 'sgd' or 'adam', got {self.optimiser!r}")
-        if self.shaping not in ("pairwise", "centered_rank"):
-            problems.append(f"shaping must be 'pairwise' or 'centered_rank', got {self.shaping!r}")
-        if self.init not in ("network", "zeros"):
-            problems.append(f"init must be 'network' or 'zeros', got {self.init!r}")
-        if problems:
-            raise ValueError("invalid ES config: " + "; ".join(problems))

@@ -16,6 +16,8 @@ from ._typing import PRNGKeyArray
 __all__ = [
     "load_metrics",
     "load_trained_rule",
+    "load_trained_state",
+    "plot_curriculum",
     "plot_learning_curves",
     "plot_rule_outputs",
     "rule_outputs",
@@ -89,8 +91,8 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     return out
 
 
-def load_trained_rule(run_dir: Path) -> tuple[Any, Any]:
-    """The latest checkpoint's rule of a run directory, and the run's `Trainer`."""
+def load_trained_state(run_dir: Path) -> tuple[Any, Any]:
+    """The latest checkpoint's `TrainState` of a run directory, and the run's `Trainer`."""
     from .checkpoint import latest_checkpoint, load_checkpoint
     from .config import TrainConfig
     from .train import Trainer
@@ -104,6 +106,12 @@ def load_trained_rule(run_dir: Path) -> tuple[Any, Any]:
         raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")
     skeleton = eqx.filter_eval_shape(trainer.init)
     state, _ = load_checkpoint(run_dir, step, skeleton)
+    return state, trainer
+
+
+def load_trained_rule(run_dir: Path) -> tuple[Any, Any]:
+    """The latest checkpoint's rule of a run directory, and the run's `Trainer`."""
+    state, trainer = load_trained_state(run_dir)
     return state.meta.rule, trainer
 
 
@@ -212,3 +220,61 @@ def plot_rule_outputs(run_dir: Path, out: Path | None = None, seed: int = 0) -> 
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_curriculum(run_dir: Path, top: int = 4) -> list[Path]:
+    """Curriculum figures of a PLR run: the replay fraction and buffer scores over time, the
+    score distribution of the buffer's scored levels, and a picture of the `top` highest-scoring
+    (for GROOVE: highest-regret) levels. Returns the files written (none for a run whose
+    curriculum has no buffer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .envs.render import plot_levels
+
+    state, _ = load_trained_state(run_dir)
+    buffer = getattr(state.curriculum, "buffer", None)
+    if buffer is None:
+        return []
+    cols = load_metrics(run_dir)
+    step = cols["step"]
+    replayed, fresh = cols.get("curriculum/replayed"), cols.get("curriculum/fresh")
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 3.8))
+    if replayed is not None and fresh is not None:
+        window = 25
+        r = np.convolve(replayed, np.ones(window), mode="valid")
+        n = np.convolve(replayed + fresh, np.ones(window), mode="valid")
+        frac = np.where(n > 0, r / np.maximum(n, 1), np.nan)
+        ax1.plot(step[window - 1 :], frac)
+    ax1.set_ylim(-0.05, 1.05)
+    ax1.set_title(f"replay fraction of new tasks ({25}-step window)")
+    ax1.set_xlabel("meta-step")
+    for key, label in (("curriculum/score_mean", "mean"), ("curriculum/score_max", "max")):
+        if key in cols:
+            ax2.plot(step, cols[key], label=label)
+    ax2.set_title("scores of the buffer's scored levels")
+    ax2.set_xlabel("meta-step")
+    ax2.legend(fontsize=8)
+    seen = np.asarray(buffer.filled) & np.asarray(buffer.seen)
+    scores = np.asarray(buffer.score)[seen]
+    ax3.hist(scores, bins=30, color="tab:purple")
+    ax3.set_title(f"score distribution ({seen.sum()} scored levels)")
+    ax3.set_xlabel("score")
+    for ax in (ax1, ax2, ax3):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out1 = run_dir / "curriculum.png"
+    fig.savefig(out1, dpi=110)
+    plt.close(fig)
+    written = [out1]
+    if seen.any():
+        order = np.argsort(np.where(seen, np.asarray(buffer.score), -np.inf))[::-1][:top]
+        order = [int(i) for i in order if seen[i]]
+        levels = [jax.tree.map(lambda x, i=i: x[i], buffer.tasks.level) for i in order]
+        titles = [f"score {float(buffer.score[i]):.3f}" for i in order]
+        out2 = run_dir / "top_levels.png"
+        plot_levels(levels, out2, titles=titles)
+        written.append(out2)
+    return written

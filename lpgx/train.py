@@ -23,11 +23,18 @@ from jaxtyping import Array, Int, PyTree, UInt32
 from ._typing import PRNGKeyArray, Scalar
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .curriculum import DomainRandomisation, stagger_lifetimes
+from .curriculum import AbstractCurriculum, make_curriculum, stagger_lifetimes
 from .envs import LevelSet, get_level_set
 from .evaluate import EvalResult, evaluate_rule, held_out_key
 from .lifetime import Learner
-from .meta import MetaAgent, MetaGradient, MetaState
+from .meta import (
+    AbstractMetaOptimiser,
+    ESAgents,
+    EvolutionStrategy,
+    MetaAgent,
+    MetaGradient,
+    MetaState,
+)
 from .rules import LPG
 from .sharding import agent_mesh, check_divisible, shard_agents
 
@@ -43,7 +50,7 @@ class TrainState(eqx.Module):
     """Everything a run carries between meta-steps (and writes to a checkpoint)."""
 
     meta: MetaState
-    agents: MetaAgent
+    agents: MetaAgent | ESAgents
     curriculum: PyTree
     key: UInt32[Array, " key"]
     step: Int[Array, ""]
@@ -54,8 +61,8 @@ class Trainer(eqx.Module):
 
     config: TrainConfig = eqx.field(static=True)
     levels: LevelSet = eqx.field(static=True)
-    meta_opt: MetaGradient
-    curriculum: DomainRandomisation
+    meta_opt: AbstractMetaOptimiser[Any]
+    curriculum: AbstractCurriculum
 
     @staticmethod
     def from_config(config: TrainConfig) -> "Trainer":
@@ -64,12 +71,30 @@ class Trainer(eqx.Module):
         learner = Learner.for_level_set(
             levels, num_workers=config.env_workers, rollout_len=config.train_rollout_len
         )
-        meta_opt = MetaGradient(
-            learner, config.meta_gradient(), num_mini_batches=config.num_mini_batches
+        meta_opt: MetaGradient | EvolutionStrategy
+        if config.use_es:
+            meta_opt = EvolutionStrategy.for_level_set(
+                learner, levels, config.es(), num_mini_batches=config.num_mini_batches
+            )
+        else:
+            meta_opt = MetaGradient(
+                learner, config.meta_gradient(), num_mini_batches=config.num_mini_batches
+            )
+        curriculum = make_curriculum(
+            config.score_function,
+            levels,
+            buffer_size=config.buffer_size,
+            p_replay=config.p_replay,
+            transform=config.score_transform,
+            temperature=config.score_temperature,
+            staleness_coeff=config.staleness_coeff,
+            gamma=config.gamma,
+            gae_lambda=config.gae_lambda,
+            episodes=config.score_episodes,
+            num_agents=config.num_agents,
+            has_critic=not config.use_es,
         )
-        return Trainer(
-            config=config, levels=levels, meta_opt=meta_opt, curriculum=DomainRandomisation(levels)
-        )
+        return Trainer(config=config, levels=levels, meta_opt=meta_opt, curriculum=curriculum)
 
     @property
     def learner(self) -> Learner:
@@ -78,6 +103,13 @@ class Trainer(eqx.Module):
     @property
     def env_steps_per_meta_step(self) -> int:
         c = self.config
+        if c.use_es:
+            # Every candidate of every antithetic pair lives a whole lifetime, then is evaluated.
+            per_candidate = (
+                self.levels.max_lifetime * c.env_workers * c.train_rollout_len
+                + c.es_num_eval_episodes * self.levels.eval_steps
+            )
+            return 2 * c.num_agents * per_candidate
         return c.num_agents * (c.num_agent_updates + 1) * c.env_workers * c.train_rollout_len
 
     def init_rule(self, key: PRNGKeyArray) -> LPG:
@@ -105,7 +137,7 @@ class Trainer(eqx.Module):
         k_meta, k_curr, k_stagger, k_agents, k_loop = jax.random.split(self._keys()[1], 5)
         meta = self.meta_opt.init(rule, k_meta)
         curriculum, tasks = self.curriculum.init(k_curr, self.config.num_agents)
-        if self.config.stagger:
+        if self.config.stagger and not self.config.use_es:  # ES agents all end every step
             tasks = stagger_lifetimes(k_stagger, tasks)
         agents = self.meta_opt.init_agents(k_agents, tasks, rule)
         return TrainState(
@@ -122,9 +154,19 @@ class Trainer(eqx.Module):
         key, k_step, k_tasks, k_agents = jax.random.split(key, 4)
         meta, agents, metrics = self.meta_opt.step(state.meta, state.agents, k_step)
         ended = self.meta_opt.ended(agents)
-        curriculum, tasks = self.curriculum.next_tasks(
-            state.curriculum, k_tasks, self.meta_opt.tasks(agents), ended
+        # Levels are scored when their agent's lifetime ends (nothing is computed otherwise).
+        scores = self.curriculum.score(
+            state.curriculum,
+            jax.random.fold_in(k_tasks, 1),
+            self.learner,
+            agents.agent,
+            agents.critic if isinstance(agents, MetaAgent) else None,
+            ended,
         )
+        curriculum, tasks = self.curriculum.next_tasks(
+            state.curriculum, k_tasks, self.meta_opt.tasks(agents), ended, scores
+        )
+        metrics = {**metrics, **self.curriculum.metrics(curriculum)}
         fresh = self.meta_opt.init_agents(k_agents, tasks, meta.rule)
         agents = jax.tree.map(
             lambda new, old: jnp.where(ended.reshape(-1, *([1] * (new.ndim - 1))), new, old),
@@ -279,7 +321,9 @@ def train(
     """
     trainer = Trainer.from_config(config)
     mesh = agent_mesh(config.devices)
-    check_divisible(config.num_agents, config.num_mini_batches, mesh)
+    # ES evaluates two candidates (an antithetic pair) per agent.
+    population = 2 * config.num_agents if config.use_es else config.num_agents
+    check_divisible(population, config.num_mini_batches, mesh)
     prepare_run_dir(run_dir, config, resume)
     state = trainer.init()
     start_wall = 0.0

@@ -24,12 +24,14 @@ class PlotArgs:
 def main(argv: list[str]) -> int:
     console = Console(stderr=True)
     args = tyro.cli(PlotArgs, args=argv, prog="lpgx plot")
-    from lpgx.plotting import plot_learning_curves, plot_rule_outputs
+    from lpgx.plotting import plot_curriculum, plot_learning_curves, plot_rule_outputs
 
     try:
         console.print(f"wrote {plot_learning_curves(args.run_dir, args.out, args.smooth)}")
         if args.rule:
             console.print(f"wrote {plot_rule_outputs(args.run_dir)}")
+        for path in plot_curriculum(args.run_dir):
+            console.print(f"wrote {path}")
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         return 2

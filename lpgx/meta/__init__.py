@@ -2,5 +2,7 @@
 
 from .base import AbstractMetaOptimiser as AbstractMetaOptimiser
 from .base import MetaState as MetaState
+from .es import ESAgents as ESAgents
+from .es import EvolutionStrategy as EvolutionStrategy
 from .metagradient import MetaAgent as MetaAgent
 from .metagradient import MetaGradient as MetaGradient

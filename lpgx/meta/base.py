@@ -8,6 +8,7 @@ from jaxtyping import Array, Int, PyTree
 
 from .._typing import PRNGKeyArray, Scalar
 from ..envs import Task
+from ..lifetime import Learner
 from ..rules import AbstractUpdateRule
 
 __all__ = ["AbstractMetaOptimiser", "MetaState"]
@@ -29,7 +30,10 @@ class AbstractMetaOptimiser(eqx.Module, Generic[AgentsT]):
 
     A meta-optimiser owns the population of agents it trains (``AgentsT``, stacked along a
     leading agent axis); the training loop hands ended agents new tasks via `init_agents`.
+    ``learner`` says how the agents are built and trained.
     """
+
+    learner: eqx.AbstractVar[Learner]
 
     @abc.abstractmethod
     def init(self, rule: AbstractUpdateRule, key: PRNGKeyArray) -> MetaState:
