@@ -10,6 +10,10 @@ from rich.table import Table
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lpgx_cli.train", "meta-train an LPG (`--preset quick|lpg`, reference flag names)"),
     "plot": ("lpgx_cli.plot", "PNG learning curves of a run directory"),
+    "bench": (
+        "lpgx_cli.bench",
+        "benchmark suite: env steps, agent update, meta-step, scaling (`--suite quick|full`)",
+    ),
     "levels": (
         "lpgx_cli.levels",
         "list the level sets, or draw one (`levels list`, `levels show NAME`)",
