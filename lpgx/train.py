@@ -114,16 +114,22 @@ class Trainer(eqx.Module):
 
     def init_rule(self, key: PRNGKeyArray) -> LPG:
         c = self.config.lpg()
-        return LPG(
-            key=key,
-            y_size=c.y_size,
-            hidden=c.hidden,
-            core=c.core,
-            embedding_width=c.embedding_width,
-            lifetime_conditioning=c.lifetime_conditioning,
-            gamma=c.gamma,
-            y_coeff=c.y_coeff,
-        )
+
+        # One compilation instead of dozens of eager initialiser calls (seconds on a CPU).
+        @eqx.filter_jit
+        def make(k: PRNGKeyArray) -> LPG:
+            return LPG(
+                key=k,
+                y_size=c.y_size,
+                hidden=c.hidden,
+                core=c.core,
+                embedding_width=c.embedding_width,
+                lifetime_conditioning=c.lifetime_conditioning,
+                gamma=c.gamma,
+                y_coeff=c.y_coeff,
+            )
+
+        return make(key)
 
     def _keys(self) -> tuple[PRNGKeyArray, PRNGKeyArray]:
         k_rule, k_rest = jax.random.split(jax.random.key(self.config.seed))
@@ -133,6 +139,9 @@ class Trainer(eqx.Module):
         return self.init_rule(self._keys()[0])
 
     def init(self) -> TrainState:
+        return eqx.filter_jit(self._init)()
+
+    def _init(self) -> TrainState:
         rule = self.initial_rule()
         k_meta, k_curr, k_stagger, k_agents, k_loop = jax.random.split(self._keys()[1], 5)
         meta = self.meta_opt.init(rule, k_meta)

@@ -56,6 +56,23 @@ SCRIPT = textwrap.dedent(
     np.testing.assert_allclose(a1_table, np.asarray(table), rtol=2e-5, atol=1e-6)
     np.testing.assert_allclose(float(m1["outer_loss"]), float(m8["outer_loss"]), rtol=1e-5)
 
+    # An ES generation: 8 antithetic pairs = 16 candidates, 2 per device.
+    es = lpgx.EvolutionStrategy(
+        learner, lpgx.ESConfig(num_eval_episodes=4), num_updates=3, eval_steps=20
+    )
+    pairs = 8
+    es_state = es.init(rule, jax.random.key(5))
+    es_agents = es.init_agents(jax.random.key(6), jax.tree.map(lambda x: x[:pairs], tasks), rule)
+    gen = eqx.filter_jit(es.generation)
+    e1 = gen(on_one(es_state), on_one(es_agents), jax.random.key(7))
+    e8 = gen(shard_agents(es_state, pairs, mesh), shard_agents(es_agents, pairs, mesh),
+             jax.random.key(7))
+    np.testing.assert_allclose(np.asarray(e1[3]), np.asarray(e8[3]), rtol=1e-4, atol=1e-5)
+    assert len(e8[1].agent.params.policy.table.addressable_shards) == 8
+    for x, y in zip(jax.tree.leaves(eqx.filter(e1[0].rule, eqx.is_inexact_array)),
+                    jax.tree.leaves(eqx.filter(e8[0].rule, eqx.is_inexact_array))):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-6)
+
     try:
         check_divisible(12, 2, mesh)
     except ValueError as e:
@@ -68,7 +85,7 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_meta_gradient_step_sharded_over_8_host_devices() -> None:
+def test_meta_gradient_step_and_es_generation_sharded_over_8_host_devices() -> None:
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     proc = subprocess.run(
         [sys.executable, "-W", "error", "-c", SCRIPT],
