@@ -313,22 +313,21 @@ class TrainConfig:
         )
 
 
+_QUICK = TrainConfig(
+    env_mode="all_shortlife",
+    train_steps=600,
+    num_agents=8,
+    num_mini_batches=1,
+    env_workers=16,
+    lpg_gru_width=64,
+    lpg_learning_rate=1e-3,
+    chunk_size=25,
+    checkpoint_every=100,
+    eval_agents=64,
+)
+
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
-    "quick": (
-        "small CPU run that shows learning in about ten minutes on 2 cores",
-        TrainConfig(
-            env_mode="all_shortlife",
-            train_steps=600,
-            num_agents=8,
-            num_mini_batches=1,
-            env_workers=16,
-            lpg_gru_width=64,
-            lpg_learning_rate=1e-3,
-            chunk_size=25,
-            checkpoint_every=100,
-            eval_agents=64,
-        ),
-    ),
+    "quick": ("small CPU run that shows learning in about ten minutes on 2 cores", _QUICK),
     "lpg": (
         "the reference's LPG command: 512 agents, 16 mini-batches, 5000 steps, all_shortlife",
         TrainConfig(train_steps=5000, num_agents=512, num_mini_batches=16),
@@ -356,15 +355,12 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     ),
     "ta-lpg-cpu": (
         "TA-LPG sized for a 2-core CPU: 8 antithetic pairs, 16 workers, GRU 64",
-        TrainConfig(
+        replace(
+            _QUICK,
             env_mode="all_vrandlife",
             use_es=True,
             lifetime_conditioning=True,
             lpg_learning_rate=1e-2,
-            num_agents=8,
-            num_mini_batches=1,
-            env_workers=16,
-            lpg_gru_width=64,
             train_steps=30,
             stagger=False,
             chunk_size=5,
@@ -375,16 +371,9 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
     ),
     "groove-cpu": (
         "GROOVE sized for a 2-core CPU: the quick preset with alg_regret and a 256-level buffer",
-        TrainConfig(
-            env_mode="all_shortlife",
+        replace(
+            _QUICK,
             train_steps=300,
-            num_agents=8,
-            num_mini_batches=1,
-            env_workers=16,
-            lpg_gru_width=64,
-            lpg_learning_rate=1e-3,
-            chunk_size=25,
-            checkpoint_every=100,
             eval_agents=32,
             score_function="alg_regret",
             buffer_size=256,
