@@ -2,9 +2,10 @@
 scaling sweep of the meta-gradient step over the number of agents.
 
 Items (`ITEMS`, one entry each): environment stepping (`benchmarks.env_throughput`), one agent
-update (`benchmarks.agent_throughput`), one meta-gradient step (`benchmarks.meta_step`), and
-two extension points that report "not yet available" until their code exists: an evolution
-strategies generation and a PLR/GROOVE curriculum step. Every item follows the protocol of
+update (`benchmarks.agent_throughput`), one meta-gradient step (`benchmarks.meta_step`), one
+evolution strategies generation and a chunk of meta-steps with the PLR/GROOVE curriculum
+(alg_regret) against the same with random levels (`benchmarks.es_plr`). An `Item` without a
+``run`` is reported as "not yet available". Every item follows the protocol of
 `benchmarks.common` (compiled ahead of time, compile time reported on its own, warm-up,
 `block_until_ready`, repeats, median) and its record carries its config, the device and the
 library versions.
@@ -29,7 +30,7 @@ from typing import Any
 
 import jax
 
-from . import agent_throughput, env_throughput, meta_step
+from . import agent_throughput, env_throughput, es_plr, meta_step
 from .common import environment_info
 
 __all__ = [
@@ -75,6 +76,10 @@ class Sizes:
     sweep_time_limit_s: float = 60.0
     """A sweep point (compile + warm-up + repeats) may take this long; the sweep stops after
     one that took longer, or before one predicted to."""
+    es: es_plr.ESBench = field(default_factory=lambda: es_plr.ESBench(num_updates=None))
+    """The ES-generation item (``num_updates=None``: the level set's full lifetime)."""
+    plr: es_plr.PLRBench = field(default_factory=lambda: es_plr.PLRBench(repeats=2))
+    """The PLR/GROOVE item: a chunk of meta-steps with alg_regret, and with random."""
     time_budget_s: float | None = 110.0
     """The sweep starts no point predicted to end more than this many seconds after the suite
     started (``None``: no budget)."""
@@ -97,6 +102,24 @@ SUITES: dict[str, tuple[str, Sizes]] = {
             agent_num_agents=64,
             agent_updates=10,
             meta=meta_step.Config(repeats=5),
+            es=es_plr.ESBench(
+                pairs=64,
+                workers=64,
+                rollout_len=20,
+                eval_episodes=64,
+                lpg_gru_width=256,
+                num_updates=None,
+                repeats=3,
+            ),
+            plr=es_plr.PLRBench(
+                num_agents=64,
+                workers=64,
+                lpg_gru_width=256,
+                chunk_size=10,
+                buffer_size=4000,
+                score_episodes=64,
+                repeats=3,
+            ),
             sweep_max_agents=4096,
             sweep_time_limit_s=300.0,
             time_budget_s=None,
@@ -122,6 +145,29 @@ TINY = Sizes(
         lpg_gru_width=8,
         repeats=2,
         task_pool=2,
+    ),
+    es=es_plr.ESBench(
+        level_set="sparse",
+        pairs=1,
+        workers=2,
+        rollout_len=3,
+        num_updates=2,
+        eval_episodes=2,
+        lpg_gru_width=8,
+        lifetime_conditioning=False,
+        repeats=2,
+    ),
+    plr=es_plr.PLRBench(
+        level_set="sparse",
+        num_agents=2,
+        workers=2,
+        rollout_len=3,
+        num_agent_updates=1,
+        lpg_gru_width=8,
+        chunk_size=2,
+        buffer_size=4,
+        score_episodes=2,
+        repeats=2,
     ),
     sweep_max_agents=2,
     sweep_time_limit_s=120.0,
@@ -288,6 +334,14 @@ def _meta_gradient_step(ctx: Context) -> dict[str, Any]:
     return _meta_point(ctx, ctx.meta_config().num_agents)
 
 
+def _es_generation(ctx: Context) -> dict[str, Any]:
+    return es_plr.measure_es(ctx.sizes.es, ctx.seed)
+
+
+def _plr_groove_step(ctx: Context) -> dict[str, Any]:
+    return es_plr.measure_plr(ctx.sizes.plr, ctx.seed)
+
+
 ItemRunner = Callable[[Context], dict[str, Any]]
 PointRunner = Callable[[Context, int], dict[str, Any]]
 
@@ -342,22 +396,22 @@ ITEMS: tuple[Item, ...] = (
         run=_meta_gradient_step,
         sweep=_meta_point,
     ),
-    # Extension points: set `run` (and `sweep`, to scale it) when the code lands; nothing
-    # else in the suite, the CLI, the JSON or the figure needs to change.
     Item(
         "es_generation",
         "ES generation",
         "EvolutionStrategy.step: one generation of antithetic candidates, each training an "
-        "agent for a lifetime",
-        unavailable="not wired into the suite yet (lpgx.meta.EvolutionStrategy is in progress)",
+        "agent for num_updates updates (capped lifetime where the config says so) and scoring "
+        "it on eval_episodes episodes; env steps = 2·pairs·(updates·workers·T + episodes·"
+        "eval_steps) (benchmarks.es_plr)",
+        run=_es_generation,
     ),
     Item(
         "plr_groove_step",
         "PLR/GROOVE step",
-        "a curriculum step: score the ended lifetimes (PVL, MaxMC or algorithmic regret) and "
-        "draw the next tasks from the level buffer",
-        unavailable="not wired into the suite yet (lpgx.curriculum.PLR and the GROOVE regret "
-        "score are in progress)",
+        "Trainer.run_chunk of chunk_size meta-steps (staggered lifetimes, some end) with the "
+        "curriculum scored by alg_regret (cached A2C antagonists), and the same with random; "
+        "timings are alg_regret's, plus both medians and their ratio (benchmarks.es_plr)",
+        run=_plr_groove_step,
     ),
 )
 
@@ -377,6 +431,14 @@ def run_sweep(item: Item, ctx: Context) -> dict[str, Any]:
         cached = (item.name, n) in ctx.points
         if stopped is not None and not cached:
             n *= 2
+            continue
+        elapsed = time.perf_counter() - ctx.start
+        budget = s.time_budget_s
+        if not points and not cached and budget is not None and elapsed > budget:
+            # Nothing to predict from: stop if the budget is spent already.
+            stopped = (
+                f"the suite's {budget:g} s budget was spent ({elapsed:.0f} s) before {n} agent(s)"
+            )
             continue
         if points and not cached:
             last = points[-1]
