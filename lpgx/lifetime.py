@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
+from ._tree import tree_select
 from ._typing import PRNGKeyArray, Scalar
 from .agents import Agent, Trajectory, reset_workers, rollout
 from .config import AgentConfig
@@ -117,10 +118,6 @@ class Learner(eqx.Module):
         return Agent(policy=new_heads[0], aux=new_heads[1]), tuple(new_states)
 
 
-def _select(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
 def agent_rollout(
     learner: Learner, agent: AgentState, key: PRNGKeyArray
 ) -> tuple[EnvState, Array, Trajectory]:
@@ -156,8 +153,8 @@ def update_from_rollout(
     params, opt_state = learner.apply_gradients(agent.params, grads, agent.opt_state)
     active = agent.step < agent.task.lifetime
     new_agent = AgentState(
-        params=_select(active, params, agent.params),
-        opt_state=_select(active, opt_state, agent.opt_state),
+        params=tree_select(active, params, agent.params),
+        opt_state=tree_select(active, opt_state, agent.opt_state),
         env_state=env_state,
         obs=obs,
         task=agent.task,

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int, PyTree, UInt32
 
+from ._tree import tree_select
 from ._typing import PRNGKeyArray, Scalar
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -177,11 +178,7 @@ class Trainer(eqx.Module):
         )
         metrics = {**metrics, **self.curriculum.metrics(curriculum)}
         fresh = self.meta_opt.init_agents(k_agents, tasks, meta.rule)
-        agents = jax.tree.map(
-            lambda new, old: jnp.where(ended.reshape(-1, *([1] * (new.ndim - 1))), new, old),
-            fresh,
-            agents,
-        )
+        agents = tree_select(ended, fresh, agents)
         metrics = {
             **metrics,
             "ended_lifetimes": jnp.sum(ended, dtype=jnp.int32).astype(jnp.float32),

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PyTree
 
+from .._tree import tree_select
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet
 from ..envs import LevelSet, Task
@@ -62,9 +63,7 @@ class LevelScores(eqx.Module):
 
 def select_tasks(pred: Bool[Array, " agents"], on_true: Task, on_false: Task) -> Task:
     """Per agent, the task from `on_true` where `pred`, else from `on_false` (stacked)."""
-    return jax.tree.map(
-        lambda a, b: jnp.where(pred.reshape(-1, *([1] * (a.ndim - 1))), a, b), on_true, on_false
-    )
+    return tree_select(pred, on_true, on_false)
 
 
 class AbstractCurriculum(eqx.Module):

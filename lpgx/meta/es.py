@@ -35,6 +35,7 @@ from evosax.algorithms import Open_ES
 from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn
 from jaxtyping import Array, Bool, Float, Key, PyTree
 
+from .._tree import tree_select
 from .._typing import PRNGKeyArray, Scalar
 from ..config import ESConfig
 from ..envs import LevelSet, Task
@@ -352,9 +353,10 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         # Keep each pair's winner (ties to the second member, as in the shaping).
         f = jnp.where(jnp.isnan(fitness), -jnp.inf, fitness)
         first_wins = f[:n] > f[n:]
-        winners = jax.tree.map(
-            lambda x: jnp.where(first_wins.reshape(-1, *([1] * (x.ndim - 1))), x[:n], x[n:]),
-            trained,
+        winners = tree_select(
+            first_wins,
+            jax.tree.map(lambda x: x[:n], trained),
+            jax.tree.map(lambda x: x[n:], trained),
         )
         metrics.update({k: jnp.mean(v) for k, v in agent_metrics.items()})
         agents = ESAgents(agent=winners, evaluated=jnp.ones((n,), bool))
