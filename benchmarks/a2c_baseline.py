@@ -30,14 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 from rich.console import Console
-from rich.table import Table
 
 from lpgx.envs import LevelSet, get_level_set
 from lpgx.envs.optimal import optimal_return
 from lpgx.lifetime import Learner, evaluate_return, train_lifetime
 from lpgx.rules import A2C
 
-from .common import environment_info, markdown_table
+from .common import environment_lines, markdown_table, results_table
 
 __all__ = ["Config", "Result", "main", "make_train_and_evaluate", "measure", "run"]
 
@@ -309,16 +308,10 @@ def rows(results: list[Result]) -> list[list[str]]:
 
 def markdown_report(results: list[Result], command: str, total_s: float) -> str:
     """A markdown section body: environment, command, protocol and the results table."""
-    info = environment_info()
     episodes = sorted({r.episodes for r in results})
     shapes = sorted({f"{r.workers}×{r.rollout_len}" for r in results})
     lines = [
-        f"- date: {info['date']}",
-        f"- device: {info['device_kind']} ({info['backend']}; {', '.join(info['devices'])}; "
-        f"{info['cpu_count']} CPU cores; {info['platform']})",
-        f"- versions: python {info['python']}, jax {info['jax']}, jaxlib {info['jaxlib']}, "
-        f"equinox {info['equinox']}, lpgx {info['lpgx']}",
-        f"- command: `{command}` (total {total_s:.0f} s)",
+        *environment_lines(command, f" (total {total_s:.0f} s)"),
         f"- protocol: A2C (default `A2CConfig`), reference agent of each set, workers × rollout "
         f"{', '.join(shapes)} per update; each seed samples its own task and agent; returns are "
         f"means over {', '.join(map(str, episodes))} first episodes with sampled actions (same "
@@ -339,13 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = run(config, console)
     total_s = time.perf_counter() - start
-    table = Table(title=f"A2C baseline, whole lifetimes ({total_s:.0f} s)")
-    cells = rows(results)
-    for i, col in enumerate(HEADER):
-        width = max((len(row[i]) for row in cells), default=1)
-        table.add_column(col, justify="left" if i == 0 else "right", min_width=width)
-    for row in cells:
-        table.add_row(*row)
+    table = results_table(
+        f"A2C baseline, whole lifetimes ({total_s:.0f} s)", HEADER, rows(results), left_columns=1
+    )
     out = Console()
     if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
         out = Console(width=200)

@@ -23,13 +23,17 @@ import jax
 import jax.numpy as jnp
 import tyro
 from rich.console import Console
-from rich.table import Table
 
 from lpgx.envs import LevelSet, Task, get_level_set
 from lpgx.lifetime import AgentState, Learner, agent_update
 from lpgx.rules import A2C, AbstractUpdateRule
 
-from .common import environment_info, markdown_table, time_compiled
+from .common import (
+    environment_lines,
+    markdown_table,
+    results_table,
+    time_compiled,
+)
 
 __all__ = ["Config", "Result", "init_agents", "main", "make_updates", "measure", "run"]
 
@@ -226,14 +230,8 @@ def rows(results: list[Result]) -> list[list[str]]:
 
 def markdown_report(results: list[Result], command: str) -> str:
     """A markdown section body: environment, command and the results table."""
-    info = environment_info()
     lines = [
-        f"- date: {info['date']}",
-        f"- device: {info['device_kind']} ({info['backend']}; {', '.join(info['devices'])}; "
-        f"{info['cpu_count']} CPU cores; {info['platform']})",
-        f"- versions: python {info['python']}, jax {info['jax']}, jaxlib {info['jaxlib']}, "
-        f"equinox {info['equinox']}, lpgx {info['lpgx']}",
-        f"- command: `{command}`",
+        *environment_lines(command),
         "",
         markdown_table(HEADER, rows(results)),
         "",
@@ -247,14 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     config = tyro.cli(Config, args=args, prog="python -m benchmarks.agent_throughput")
     console = Console(stderr=True)
     results = run(config, console)
-    table = Table(title="agent_update throughput (A2C; rollout + gradient step)")
-    cells = rows(results)
-    for i, col in enumerate(HEADER):
-        # Headers may wrap, numbers may not: every column is at least as wide as its cells.
-        width = max((len(row[i]) for row in cells), default=1)
-        table.add_column(col, justify="left" if i < 2 else "right", min_width=width)
-    for row in cells:
-        table.add_row(*row)
+    table = results_table(
+        "agent_update throughput (A2C; rollout + gradient step)",
+        HEADER,
+        rows(results),
+        left_columns=2,
+    )
     out = Console()
     if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
         out = Console(width=200)

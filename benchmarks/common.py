@@ -18,7 +18,14 @@ from typing import Any
 
 import jax
 
-__all__ = ["Timing", "environment_info", "markdown_table", "time_compiled"]
+__all__ = [
+    "Timing",
+    "environment_info",
+    "environment_lines",
+    "markdown_table",
+    "results_table",
+    "time_compiled",
+]
 
 
 @dataclass(frozen=True)
@@ -122,3 +129,33 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def environment_lines(command: str, note: str = "") -> list[str]:
+    """Markdown bullet lines for a results section: date, device, versions and `command`
+    (followed by `note`, e.g. the total run time)."""
+    info = environment_info()
+    return [
+        f"- date: {info['date']}",
+        f"- device: {info['device_kind']} ({info['backend']}; {', '.join(info['devices'])}; "
+        f"{info['cpu_count']} CPU cores; {info['platform']})",
+        f"- versions: python {info['python']}, jax {info['jax']}, jaxlib {info['jaxlib']}, "
+        f"equinox {info['equinox']}, lpgx {info['lpgx']}",
+        f"- command: `{command}`{note}",
+    ]
+
+
+def results_table(
+    title: str, header: list[str], rows: list[list[str]], left_columns: int = 1
+) -> Any:
+    """A rich table of `rows`; the first `left_columns` are left-aligned, numbers right."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, col in enumerate(header):
+        # Headers may wrap, numbers may not: every column is at least as wide as its cells.
+        width = max((len(row[i]) for row in rows), default=1)
+        table.add_column(col, justify="left" if i < left_columns else "right", min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table

@@ -20,11 +20,15 @@ import jax
 import jax.numpy as jnp
 import tyro
 from rich.console import Console
-from rich.table import Table
 
 from lpgx.envs import NUM_ACTIONS, EnvState, Level, LevelSet, get_level_set
 
-from .common import environment_info, markdown_table, time_compiled
+from .common import (
+    environment_lines,
+    markdown_table,
+    results_table,
+    time_compiled,
+)
 
 __all__ = ["Config", "Result", "main", "make_rollout", "measure", "run"]
 
@@ -168,14 +172,8 @@ def rows(results: list[Result]) -> list[list[str]]:
 
 def markdown_report(results: list[Result], command: str) -> str:
     """A markdown section: environment, command and the results table."""
-    info = environment_info()
     lines = [
-        f"- date: {info['date']}",
-        f"- device: {info['device_kind']} ({info['backend']}; {', '.join(info['devices'])}; "
-        f"{info['cpu_count']} CPU cores; {info['platform']})",
-        f"- versions: python {info['python']}, jax {info['jax']}, jaxlib {info['jaxlib']}, "
-        f"equinox {info['equinox']}, lpgx {info['lpgx']}",
-        f"- command: `{command}`",
+        *environment_lines(command),
         "",
         markdown_table(HEADER, rows(results)),
         "",
@@ -189,14 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     config = tyro.cli(Config, args=args, prog="python -m benchmarks.env_throughput")
     console = Console(stderr=True)
     results = run(config, console)
-    table = Table(title="grid-world throughput (random actions)")
-    cells = rows(results)
-    for i, col in enumerate(HEADER):
-        # Headers may wrap, numbers may not: every column is at least as wide as its cells.
-        width = max((len(row[i]) for row in cells), default=1)
-        table.add_column(col, justify="left" if i == 0 else "right", min_width=width)
-    for row in cells:
-        table.add_row(*row)
+    table = results_table(
+        "grid-world throughput (random actions)", HEADER, rows(results), left_columns=1
+    )
     Console().print(table)
     if config.markdown is not None:
         command = " ".join(["python -m benchmarks.env_throughput", *args])
