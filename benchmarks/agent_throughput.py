@@ -27,6 +27,7 @@ from rich.console import Console
 from lpgx.envs import LevelSet, Task, get_level_set
 from lpgx.lifetime import AgentState, Learner, agent_update
 from lpgx.rules import A2C, AbstractUpdateRule
+from lpgx.sharding import agent_mesh, check_divisible, shard_agents
 
 from .common import (
     environment_lines,
@@ -56,6 +57,9 @@ class Config:
     """Timed calls per configuration (the median is reported)."""
     seed: int = 0
     """Seed of the sampled tasks, the agents and the updates."""
+    devices: int = 1
+    """Devices the agents are split over (a 1-D ``"agents"`` mesh); every ``num_agents``
+    must divide by it."""
     markdown: Path | None = None
     """Also write the results as a markdown table (with the run's environment) to this file."""
 
@@ -136,18 +140,22 @@ def measure(
     rollout_len: int = 20,
     repeats: int = 5,
     seed: int = 0,
+    devices: int = 1,
 ) -> Result:
-    """Time ``updates`` A2C updates of ``num_agents`` agents on level set `name`."""
+    """Time ``updates`` A2C updates of ``num_agents`` agents on level set `name`, the agents
+    split over `devices` devices."""
     if min(num_agents, updates, workers, rollout_len) < 1:
         raise ValueError(
             "num_agents, updates, workers and rollout_len must be positive, got "
             f"{num_agents}, {updates}, {workers} and {rollout_len}"
         )
+    mesh = agent_mesh(devices)
+    check_divisible(num_agents, 1, mesh)
     level_set = get_level_set(name)
     learner = Learner.for_level_set(level_set, num_workers=workers, rollout_len=rollout_len)
     rule = A2C()
     k_init, k_run = jax.random.split(jax.random.key(seed))
-    agents = init_agents(level_set, learner, rule, num_agents, k_init)
+    agents = shard_agents(init_agents(level_set, learner, rule, num_agents, k_init), mesh)
     timing, (_, losses) = time_compiled(
         make_updates(learner, rule, num_agents, updates), agents, k_run, repeats=repeats
     )
@@ -188,6 +196,7 @@ def run(config: Config, console: Console | None = None) -> list[Result]:
                     config.rollout_len,
                     config.repeats,
                     config.seed,
+                    config.devices,
                 )
             )
     return results

@@ -22,6 +22,7 @@ import tyro
 from rich.console import Console
 
 from lpgx.envs import NUM_ACTIONS, EnvState, Level, LevelSet, get_level_set
+from lpgx.sharding import agent_mesh, shard_agents
 
 from .common import (
     environment_lines,
@@ -47,6 +48,9 @@ class Config:
     """Timed calls per configuration (the median is reported)."""
     seed: int = 0
     """Seed of the sampled levels and the random actions."""
+    devices: int = 1
+    """Devices the environments are split over (a 1-D mesh); every ``num_envs`` must divide
+    by it."""
     markdown: Path | None = None
     """Also write the results as a markdown table (with the run's environment) to this file."""
 
@@ -106,14 +110,23 @@ def _initial(level_set: LevelSet, num_envs: int, key: jax.Array) -> tuple[Level,
     return tasks.level, state, obs
 
 
-def measure(name: str, num_envs: int, steps: int, repeats: int = 5, seed: int = 0) -> Result:
-    """Time ``steps`` random-action steps of ``num_envs`` environments of level set `name`."""
+def measure(
+    name: str, num_envs: int, steps: int, repeats: int = 5, seed: int = 0, devices: int = 1
+) -> Result:
+    """Time ``steps`` random-action steps of ``num_envs`` environments of level set `name`,
+    split over `devices` devices."""
     if num_envs < 1 or steps < 1:
         raise ValueError(f"num_envs and steps must be positive, got {num_envs} and {steps}")
+    mesh = agent_mesh(devices)
+    if num_envs % devices:
+        raise ValueError(
+            f"{num_envs} environments cannot be split over {devices} devices: use a multiple "
+            f"of {devices} environments, or fewer --devices."
+        )
     level_set = get_level_set(name)
     key = jax.random.key(seed)
     k_init, k_run = jax.random.split(key)
-    levels, state, obs = _initial(level_set, num_envs, k_init)
+    levels, state, obs = shard_agents(_initial(level_set, num_envs, k_init), mesh)
     rollout = make_rollout(level_set, num_envs, steps)
     timing, _ = time_compiled(rollout, k_run, levels, state, obs, repeats=repeats)
     return Result(
@@ -137,7 +150,9 @@ def run(config: Config, console: Console | None = None) -> list[Result]:
         for n in config.num_envs:
             if console is not None:
                 console.print(f"[dim]{name}: {n} envs × {config.steps} steps…[/dim]")
-            results.append(measure(name, n, config.steps, config.repeats, config.seed))
+            results.append(
+                measure(name, n, config.steps, config.repeats, config.seed, config.devices)
+            )
     return results
 
 

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from lpgx.config import TrainConfig
+from lpgx.sharding import replicate, shard_agents
 
 from .common import Timing, time_compiled
 
@@ -44,6 +45,8 @@ class ESBench:
     lpg_gru_width: int = 64
     lifetime_conditioning: bool = True
     repeats: int = 3
+    devices: int = 1
+    """Devices the pairs (and candidates) are split over; ``pairs`` must divide by it."""
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(
@@ -58,6 +61,7 @@ class ESBench:
             lpg_gru_width=self.lpg_gru_width,
             es_num_eval_episodes=self.eval_episodes,
             stagger=False,
+            devices=self.devices,
         )
 
 
@@ -76,6 +80,8 @@ class PLRBench:
     buffer_size: int = 256
     score_episodes: int = 16
     repeats: int = 3
+    devices: int = 1
+    """Devices the agents are split over; ``num_agents`` must divide by it."""
 
     def train_config(self, seed: int, score_function: str) -> TrainConfig:
         return TrainConfig(
@@ -93,6 +99,7 @@ class PLRBench:
             score_function=score_function,  # type: ignore[arg-type]
             buffer_size=self.buffer_size,
             score_episodes=self.score_episodes,
+            devices=self.devices,
         )
 
 
@@ -123,6 +130,7 @@ def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
     start = time.perf_counter()
     config = c.train_config(seed)
     trainer = Trainer.from_config(config)
+    mesh = trainer.mesh()  # the pairs and each mini-batch divide by the devices
     levels = trainer.levels
     num_updates = levels.max_lifetime if c.num_updates is None else c.num_updates
     if num_updates < 1:
@@ -144,6 +152,7 @@ def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
         return es.init(rule, key_meta), es.init_agents(k_agents, tasks, rule)
 
     meta, agents = prepare(k_rule, k_meta, k_tasks)
+    meta, agents = replicate(meta, mesh), shard_agents(agents, mesh)
     jax.block_until_ready((meta, agents))
     init_s = time.perf_counter() - start
     dynamic, static = eqx.partition((meta, agents), eqx.is_array)
@@ -180,7 +189,8 @@ def _time_chunk(c: PLRBench, seed: int, score_function: str) -> dict[str, Any]:
     from lpgx.train import Trainer
 
     trainer = Trainer.from_config(c.train_config(seed, score_function))
-    state = eqx.filter_jit(trainer.init)()
+    mesh = trainer.mesh()
+    state = trainer.shard(eqx.filter_jit(trainer.init)(), mesh)
     jax.block_until_ready(state)
     dynamic, static = eqx.partition(state, eqx.is_array)
 

@@ -29,10 +29,17 @@ from rich.console import Console
 from rich.table import Table
 
 from lpgx.config import TrainConfig
+from lpgx.sharding import (
+    agent_mesh,
+    check_divisible,
+    peak_memory_bytes,
+    replicate,
+    shard_agents,
+)
 
 from .common import Timing, environment_info, time_compiled
 
-__all__ = ["Config", "Prepared", "Result", "main", "measure", "peak_memory_bytes"]
+__all__ = ["Config", "Prepared", "Result", "main", "measure"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,9 @@ class Config:
     """Seed of the rule, tasks, agents and meta-step key."""
     task_pool: int = 64
     """Distinct tasks sampled; more agents than this cycle through them."""
+    devices: int = 1
+    """Devices the agents are split over (a 1-D ``"agents"`` mesh; the rule is replicated);
+    each mini-batch must divide by it."""
 
     def train_config(self) -> TrainConfig:
         """The `TrainConfig` this benchmark builds its trainer from (validates the sizes)."""
@@ -75,6 +85,7 @@ class Config:
             lpg_gru_width=self.lpg_gru_width,
             lpg_core=self.lpg_core,
             stagger=False,
+            devices=self.devices,
         )
 
 
@@ -150,16 +161,6 @@ class Result:
         }
 
 
-def peak_memory_bytes() -> int | None:
-    """The first device's peak memory in use so far (process-wide, monotone), or ``None``
-    where the backend does not report it (CPU)."""
-    stats = jax.devices()[0].memory_stats()
-    if not stats:
-        return None
-    peak = stats.get("peak_bytes_in_use", stats.get("bytes_in_use"))
-    return None if peak is None else int(peak)
-
-
 class Prepared:
     """What a meta-step benchmark needs besides the agents, built once per configuration:
     the trainer, the initial rule and its optimiser state, and a pool of sampled tasks.
@@ -201,14 +202,18 @@ class Prepared:
         repeats = self.config.repeats if repeats is None else repeats
         config = replace(self.config, num_agents=n, repeats=repeats)
         config.train_config()  # e.g. num_agents not divisible by num_mini_batches
+        mesh = agent_mesh(config.devices)
+        check_divisible(n, config.num_mini_batches, mesh)
         start = time.perf_counter()
         tasks = jax.tree.map(lambda x: x[jnp.arange(n) % self.config.task_pool], self.pool)
         agents = _init_agents(self.trainer.meta_opt, self._k_agents, tasks, self.meta.rule)
+        agents = shard_agents(agents, mesh)
+        meta = replicate(self.meta, mesh)
         jax.block_until_ready(agents)
         init_s = self.init_s + time.perf_counter() - start
         # The rule holds non-array leaves (activation functions): only arrays cross the jit
         # boundary, as in `Trainer.run_chunk`.
-        dynamic, static = eqx.partition((self.meta, agents), eqx.is_array)
+        dynamic, static = eqx.partition((meta, agents), eqx.is_array)
         meta_opt = self.trainer.meta_opt
 
         def step(d: Any, key: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
@@ -225,7 +230,7 @@ class Prepared:
             config=config,
             timing=timing,
             init_s=init_s,
-            peak_memory_bytes=peak_memory_bytes(),
+            peak_memory_bytes=peak_memory_bytes(config.devices),
             metrics=host,
         )
 

@@ -30,6 +30,8 @@ from typing import Any
 
 import jax
 
+from lpgx.sharding import peak_memory_bytes
+
 from . import agent_throughput, env_throughput, es_plr, meta_step
 from .common import environment_info
 
@@ -40,6 +42,7 @@ __all__ = [
     "Context",
     "Item",
     "Sizes",
+    "check_sizes",
     "device_info",
     "is_memory_error",
     "run_suite",
@@ -198,19 +201,18 @@ def device_info(device_count: int) -> dict[str, Any]:
         "devices": info["devices"],
         "device_count": device_count,
         "devices_available": len(info["devices"]),
-        "sharded": False,  # items run on devices[0] until sharding over agents is wired in
+        "sharded": device_count > 1,  # agents / envs / candidates split over the devices
         "cpu_count": info["cpu_count"],
         "platform": info["platform"],
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "compilation_cache": jax.config.jax_compilation_cache_dir,
+        "compilation_cache": getattr(jax.config, "jax_compilation_cache_dir", None),
     }
 
 
 def validate_devices(devices: int | None) -> int:
     """The number of devices to use: all by default, else `devices` if there are that many.
 
-    Raises `ValueError` naming the fix otherwise. (The suite records the number; items run on
-    one device until sharding over the agent axis lands.)
+    Raises `ValueError` naming the fix otherwise.
     """
     available = jax.devices()
     if devices is None:
@@ -224,6 +226,33 @@ def validate_devices(devices: int | None) -> int:
             "before starting.)"
         )
     return devices
+
+
+def _largest_divisor(counts: Iterable[int], limit: int) -> int:
+    return max(d for d in range(1, limit + 1) if all(c % d == 0 for c in counts))
+
+
+def check_sizes(sizes: Sizes, device_count: int) -> None:
+    """Raise `ValueError` (before anything compiles) unless every item's population splits
+    evenly over `device_count` devices: the environments, the A2C agents, the agents of each
+    meta-step mini-batch, the ES pairs and the PLR agents. The sweep uses multiples of the
+    device count, so it always fits."""
+    counts = {
+        "environments (env_step)": sizes.env_num_envs,
+        "A2C agents (agent_update)": sizes.agent_num_agents,
+        "agents per mini-batch (meta_gradient_step)": sizes.meta.num_agents
+        // sizes.meta.num_mini_batches,
+        "antithetic pairs (es_generation)": sizes.es.pairs,
+        "agents (plr_groove_step)": sizes.plr.num_agents,
+    }
+    bad = [f"{n} {what}" for what, n in counts.items() if n % device_count]
+    if bad:
+        best = _largest_divisor(counts.values(), device_count)
+        raise ValueError(
+            f"this suite cannot be split over {device_count} devices: {', '.join(bad)} "
+            f"do not divide by {device_count}. Pass --devices {best} (the most devices every "
+            "item divides over), or use a suite with larger populations (--suite full)."
+        )
 
 
 def is_memory_error(err: BaseException) -> bool:
@@ -250,7 +279,7 @@ class Context:
     start: float = field(default_factory=time.perf_counter)
 
     def meta_config(self) -> meta_step.Config:
-        return replace(self.sizes.meta, seed=self.seed)
+        return replace(self.sizes.meta, seed=self.seed, devices=self.device_count)
 
 
 def _timing_fields(compile_s: float, median_s: float, min_s: float, max_s: float) -> dict:
@@ -265,7 +294,9 @@ def _timing_fields(compile_s: float, median_s: float, min_s: float, max_s: float
 
 def _env_step(ctx: Context) -> dict[str, Any]:
     s = ctx.sizes
-    r = env_throughput.measure(s.env_level_set, s.env_num_envs, s.env_steps, s.repeats, ctx.seed)
+    r = env_throughput.measure(
+        s.env_level_set, s.env_num_envs, s.env_steps, s.repeats, ctx.seed, ctx.device_count
+    )
     return {
         "config": {
             "level_set": r.level_set,
@@ -274,6 +305,7 @@ def _env_step(ctx: Context) -> dict[str, Any]:
             "steps": r.steps,
             "repeats": s.repeats,
             "seed": ctx.seed,
+            "devices": ctx.device_count,
         },
         **_timing_fields(r.compile_s, r.median_s, r.min_s, r.max_s),
         "env_steps_per_call": r.num_envs * r.steps,
@@ -292,6 +324,7 @@ def _agent_update(ctx: Context) -> dict[str, Any]:
         rollout_len=s.agent_rollout_len,
         repeats=s.repeats,
         seed=ctx.seed,
+        devices=ctx.device_count,
     )
     return {
         "config": {
@@ -304,6 +337,7 @@ def _agent_update(ctx: Context) -> dict[str, Any]:
             "rollout_len": r.rollout_len,
             "repeats": s.repeats,
             "seed": ctx.seed,
+            "devices": ctx.device_count,
         },
         **_timing_fields(r.compile_s, r.median_s, r.min_s, r.max_s),
         "env_steps_per_call": r.env_steps,
@@ -335,11 +369,11 @@ def _meta_gradient_step(ctx: Context) -> dict[str, Any]:
 
 
 def _es_generation(ctx: Context) -> dict[str, Any]:
-    return es_plr.measure_es(ctx.sizes.es, ctx.seed)
+    return es_plr.measure_es(replace(ctx.sizes.es, devices=ctx.device_count), ctx.seed)
 
 
 def _plr_groove_step(ctx: Context) -> dict[str, Any]:
-    return es_plr.measure_plr(ctx.sizes.plr, ctx.seed)
+    return es_plr.measure_plr(replace(ctx.sizes.plr, devices=ctx.device_count), ctx.seed)
 
 
 ItemRunner = Callable[[Context], dict[str, Any]]
@@ -417,7 +451,8 @@ ITEMS: tuple[Item, ...] = (
 
 
 def run_sweep(item: Item, ctx: Context) -> dict[str, Any]:
-    """Run `item`'s scaling sweep over ``num_agents`` = 1, 2, 4, … and say why it stopped.
+    """Run `item`'s scaling sweep over ``num_agents`` = d, 2d, 4d, … (d: the device count)
+    and say why it stopped.
 
     Once a limit is hit no new point is measured, but points measured already (the item's
     own) are still included: they cost nothing.
@@ -426,7 +461,7 @@ def run_sweep(item: Item, ctx: Context) -> dict[str, Any]:
     s = ctx.sizes
     points: list[dict[str, Any]] = []
     stopped: str | None = None
-    n = 1
+    n = ctx.device_count  # every point splits evenly over the devices
     while n <= s.sweep_max_agents:
         cached = (item.name, n) in ctx.points
         if stopped is not None and not cached:
@@ -506,6 +541,7 @@ def run_suite(
     """
     start = time.perf_counter()
     count = validate_devices(device_count)
+    check_sizes(sizes, count)
     ctx = Context(
         sizes=sizes, seed=seed, device_count=count, log=log or (lambda _: None), start=start
     )
@@ -521,7 +557,7 @@ def run_suite(
             ctx.log(f"{item.title}…")
             try:
                 record.update(status="ok", **item.run(ctx))
-                record.setdefault("peak_memory_bytes", meta_step.peak_memory_bytes())
+                record.setdefault("peak_memory_bytes", peak_memory_bytes(count))
             except Exception as err:  # recorded, not fatal: the other items still run
                 record.update(status="error", error=f"{type(err).__name__}: {err}")
         record.update(device=device_info(count), versions=vers)

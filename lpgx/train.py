@@ -18,6 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from jaxtyping import Array, Int, PyTree, UInt32
 
 from ._tree import tree_select
@@ -37,7 +38,7 @@ from .meta import (
     MetaState,
 )
 from .rules import LPG
-from .sharding import agent_mesh, check_divisible, shard_agents
+from .sharding import agent_mesh, check_divisible, peak_memory_bytes, replicate, shard_agents
 
 __all__ = ["TrainCallbacks", "TrainResult", "TrainState", "Trainer", "train"]
 
@@ -213,6 +214,22 @@ class Trainer(eqx.Module):
         dynamic, metrics = jax.lax.scan(body, dynamic, None, length=self.config.chunk_size)
         return eqx.combine(dynamic, static), metrics
 
+    def mesh(self, num_devices: int | None = None) -> Mesh:
+        """The ``"agents"`` mesh over `num_devices` devices (default: the config's
+        ``devices``, else all), checked before compiling: the agents, and each mini-batch
+        of the population (ES: ``2 × num_agents`` candidates), must split evenly over it."""
+        c = self.config
+        mesh = agent_mesh(c.devices if num_devices is None else num_devices)
+        population = 2 * c.num_agents if c.use_es else None
+        check_divisible(c.num_agents, c.num_mini_batches, mesh, population)
+        return mesh
+
+    def shard(self, state: TrainState, mesh: Mesh) -> TrainState:
+        """`state` placed on `mesh`: the agents split along the agent axis, everything else
+        (rule, optimiser and curriculum states, key, step) replicated."""
+        placed = replicate(state, mesh)
+        return eqx.tree_at(lambda s: s.agents, placed, shard_agents(state.agents, mesh))
+
     def evaluate(self, rule: LPG) -> EvalResult:
         """Fresh agents trained by `rule` on held-out tasks (same tasks for every rule)."""
         c = self.config
@@ -242,6 +259,9 @@ class TrainResult:
     interrupted: bool
     evaluation: dict[str, Any] | None
     state: TrainState
+    peak_memory_bytes: int | None = None
+    """The largest peak memory in use on any of the run's devices after training (before the
+    held-out evaluation), where the backend reports it (GPU/TPU; ``None`` on CPU)."""
 
 
 def _config_dict(config: TrainConfig) -> dict[str, Any]:
@@ -326,10 +346,7 @@ def train(
     completed chunk and returns with ``interrupted=True``.
     """
     trainer = Trainer.from_config(config)
-    mesh = agent_mesh(config.devices)
-    # ES evaluates two candidates (an antithetic pair) per agent.
-    population = 2 * config.num_agents if config.use_es else config.num_agents
-    check_divisible(population, config.num_mini_batches, mesh)
+    mesh = trainer.mesh()
     prepare_run_dir(run_dir, config, resume)
     state = trainer.init()
     start_wall = 0.0
@@ -339,7 +356,7 @@ def train(
         state, meta = load_checkpoint(run_dir, step, state)
         start_wall = float(meta.get("wall_s", 0.0))
         _rewrite_metrics(run_dir / "metrics.jsonl", step)
-    state = shard_agents(state, config.num_agents, mesh)
+    state = trainer.shard(state, mesh)
 
     cb: Any = callbacks
     start_step = int(state.step)
@@ -385,6 +402,7 @@ def train(
         if int(state.step) > last_ckpt:
             checkpoint(state, time.perf_counter() - t_start)
 
+    peak = peak_memory_bytes(mesh.devices.size)
     evaluation = None
     if evaluate and not interrupted:
         initial_result = trainer.evaluate(trainer.initial_rule())
@@ -402,4 +420,4 @@ def train(
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
         if cb is not None:
             cb.on_evaluate(evaluation)
-    return TrainResult(run_dir, int(state.step), interrupted, evaluation, state)
+    return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak)

@@ -35,7 +35,8 @@ class BenchArgs:
     png: Path | None = None
     """Write a PNG of the scaling sweep (meta-steps/s and env steps/s against num_agents)."""
     devices: int | None = None
-    """Devices to use; all when left out. Only checked and recorded for now: items run on one."""
+    """Devices to split every item's population (environments, agents, ES candidates) over;
+    all when left out."""
     tiny: bool = False
     """Test-sized items: checks in seconds that everything runs; the timings mean little."""
     max_agents: int | None = None
@@ -174,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         sizes = replace(sizes, time_budget_s=budget)
     if args.repeats is not None:
         sizes = replace(sizes, repeats=args.repeats, meta=replace(sizes.meta, repeats=args.repeats))
+    if device_count:
+        try:
+            bench_suite.check_sizes(sizes, device_count)
+        except ValueError as err:
+            console.print(f"[red]error:[/red] {err}")
+            return 2
 
     console.print(
         f"[bold]lpgx bench --suite {args.suite}[/bold]"

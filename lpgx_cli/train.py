@@ -194,7 +194,9 @@ def main(argv: list[str]) -> int:
             f"Continue with: lpgx train --preset {preset} --out {out} --resume"
         )
         return 130
-    console.print(f"done: {result.final_step} meta-steps in {out}")
+    peak = result.peak_memory_bytes
+    memory = "" if peak is None else f"; peak device memory {peak / 2**30:.2f} GiB"
+    console.print(f"done: {result.final_step} meta-steps in {out}{memory}")
     return 0
 
 

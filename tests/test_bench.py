@@ -4,6 +4,9 @@ a one-point sweep, so that the meta-gradient step compiles once."""
 
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -202,3 +205,50 @@ def test_memory_errors_are_recognised() -> None:
     assert suite.is_memory_error(jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: oom"))
     assert not suite.is_memory_error(jax.errors.JaxRuntimeError("INTERNAL: something else"))
     assert not suite.is_memory_error(ValueError("out of memory"))
+
+
+SHARDED_SCRIPT = """
+import jax
+from dataclasses import replace
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+from jaxtyping import install_import_hook
+with install_import_hook("lpgx", "beartype.beartype"):
+    import lpgx
+from benchmarks import suite
+
+assert len(jax.devices()) == 2, jax.devices()
+t = suite.TINY
+sizes = replace(
+    t, meta=replace(t.meta, num_agents=2), es=replace(t.es, pairs=2), sweep_max_agents=2
+)
+try:
+    suite.check_sizes(t, 2)  # one agent of the meta-step, one ES pair: cannot split over 2
+except ValueError as err:
+    assert "1 antithetic pairs (es_generation)" in str(err) and "--devices 1" in str(err), err
+else:
+    raise AssertionError("indivisible sizes were accepted")
+report = suite.run_suite(sizes, tiny=True, device_count=2)
+for record in report["items"]:
+    assert record["status"] == "ok", (record["name"], record.get("error"))
+    assert record["device"]["device_count"] == 2 and record["device"]["sharded"], record
+(sweep,) = report["scaling"]
+assert [p["num_agents"] for p in sweep["points"]] == [2], sweep  # starts at the devices
+print("SHARDED-BENCH-OK")
+"""
+
+
+@pytest.mark.slow
+def test_suite_runs_split_over_two_host_devices() -> None:
+    """``--devices 2``: every item's population is split over two (forced host) devices;
+    sizes that do not divide fail before compiling, naming a device count that works."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", SHARDED_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SHARDED-BENCH-OK" in proc.stdout
