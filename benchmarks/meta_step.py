@@ -62,6 +62,8 @@ class Config:
     """Width of the LPG's recurrent core."""
     lpg_core: Literal["gru", "lstm"] = "gru"
     """Recurrent core of the LPG."""
+    lpg_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Compute dtype of the LPG's recurrent core (parameters stay float32)."""
     repeats: int = 5
     """Timed meta-steps (the median is reported)."""
     seed: int = 0
@@ -84,6 +86,7 @@ class Config:
             num_agent_updates=self.num_agent_updates,
             lpg_gru_width=self.lpg_gru_width,
             lpg_core=self.lpg_core,
+            lpg_dtype=self.lpg_dtype,
             stagger=False,
             devices=self.devices,
         )

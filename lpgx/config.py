@@ -79,6 +79,7 @@ class LPGConfig:
     lifetime_conditioning: bool = False
     gamma: float = 0.99
     y_coeff: float = 0.5
+    dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,9 @@ class TrainConfig:
     """α_y: weight of KL(y ‖ ŷ) in the agent's loss."""
     lpg_core: Literal["gru", "lstm"] = "gru"
     """Recurrent core of the LPG (the reference uses a GRU, the paper an LSTM)."""
+    lpg_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Compute dtype of the LPG's recurrent core, a GPU speed knob (float32 is the reference;
+    parameters, gradients and the meta-optimiser stay float32)."""
     lifetime_conditioning: bool = False
     """TA-LPG: feed n/N and log N to the LPG."""
     gamma: float = 0.99
@@ -274,6 +278,8 @@ class TrainConfig:
             )
         if self.lpg_core not in ("gru", "lstm"):
             problems.append(f"--lpg-core must be gru or lstm, got {self.lpg_core!r}")
+        if self.lpg_dtype not in ("float32", "bfloat16"):
+            problems.append(f"--lpg-dtype must be float32 or bfloat16, got {self.lpg_dtype!r}")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 
@@ -286,6 +292,7 @@ class TrainConfig:
             lifetime_conditioning=self.lifetime_conditioning,
             gamma=self.gamma,
             y_coeff=self.lpg_agent_target_coeff,
+            dtype=self.lpg_dtype,
         )
 
     def es(self) -> ESConfig:

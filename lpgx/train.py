@@ -129,6 +129,7 @@ class Trainer(eqx.Module):
                 lifetime_conditioning=c.lifetime_conditioning,
                 gamma=c.gamma,
                 y_coeff=c.y_coeff,
+                dtype=c.dtype,
             )
 
         return make(key)

@@ -63,7 +63,11 @@ class LPG(AbstractUpdateRule):
     recurrent width (256); ``core`` — ``"gru"`` (reference) or ``"lstm"`` (paper);
     ``embedding_width`` — φ's hidden width (16); ``lifetime_conditioning`` — TA-LPG inputs
     ``n/N`` and ``log N``; ``gamma`` — the discount fed to the LPG (decision 9);
-    ``y_coeff`` — α_y, the KL weight (0.5).
+    ``y_coeff`` — α_y, the KL weight (0.5); ``dtype`` — compute dtype of the recurrent core
+    (a GPU speed knob): ``"float32"`` (reference) runs it in the parameters' own dtype, with
+    no casts; ``"bfloat16"`` casts the core's inputs, weights and carry to bfloat16 for the
+    scan over time and its outputs back to the inputs' dtype before the heads. The parameters
+    stay float32 either way (so do their gradients, the meta-optimiser and checkpoints).
     """
 
     phi: eqx.nn.MLP
@@ -75,6 +79,7 @@ class LPG(AbstractUpdateRule):
     lifetime_conditioning: bool = eqx.field(static=True)
     gamma: float = eqx.field(static=True)
     y_coeff: float = eqx.field(static=True)
+    dtype: Literal["float32", "bfloat16"] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -87,9 +92,12 @@ class LPG(AbstractUpdateRule):
         lifetime_conditioning: bool = False,
         gamma: float = 0.99,
         y_coeff: float = 0.5,
+        dtype: Literal["float32", "bfloat16"] = "float32",
     ):
         if core not in ("gru", "lstm"):
             raise ValueError(f"core must be 'gru' or 'lstm', got {core!r}")
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
         if y_size < 1 or hidden < 1:
             raise ValueError(f"y_size and hidden must be positive, got {y_size} and {hidden}")
         k_phi, k_cell, k_pi, k_y = jax.random.split(key, 4)
@@ -114,6 +122,7 @@ class LPG(AbstractUpdateRule):
         self.lifetime_conditioning = lifetime_conditioning
         self.gamma = gamma
         self.y_coeff = y_coeff
+        self.dtype = dtype
 
     @property
     def y_size(self) -> int:
@@ -150,14 +159,23 @@ class LPG(AbstractUpdateRule):
         self, x: Float[Array, "T W F"], done: Bool[Array, "T W"]
     ) -> tuple[Float[Array, "T W"], Float[Array, "T W Y"]]:
         """Run the core backwards over time: ``(π̂, ŷ)``."""
-        zeros = jnp.zeros((x.shape[1], self.cell.hidden_size), x.dtype)
+        out_dtype = x.dtype
+        cell = self.cell
+        if self.dtype == "bfloat16":
+            # A bfloat16 copy of the cell for the scan only; the float32 parameters receive
+            # float32 gradients through the casts.
+            cell = jax.tree.map(
+                lambda a: a.astype(jnp.bfloat16) if eqx.is_inexact_array(a) else a, cell
+            )
+            x = x.astype(jnp.bfloat16)
+        zeros = jnp.zeros((x.shape[1], cell.hidden_size), x.dtype)
 
         def reset(c: Array, d_t: Bool[Array, " W"]) -> Array:
             # The carry holds the future of this trajectory; an episode end at t cuts it.
             return jnp.where(d_t[:, None], 0.0, c)
 
-        if isinstance(self.cell, eqx.nn.GRUCell):
-            gru = jax.vmap(self.cell)
+        if isinstance(cell, eqx.nn.GRUCell):
+            gru = jax.vmap(cell)
 
             def back_gru(h: Array, inp: tuple[Array, Array]) -> tuple[Array, Array]:
                 h = gru(inp[0], reset(h, inp[1]))
@@ -165,7 +183,7 @@ class LPG(AbstractUpdateRule):
 
             _, h = jax.lax.scan(back_gru, zeros, (x, done), reverse=True)
         else:
-            lstm = jax.vmap(self.cell)
+            lstm = jax.vmap(cell)
 
             def back_lstm(
                 hc: tuple[Array, Array], inp: tuple[Array, Array]
@@ -174,7 +192,7 @@ class LPG(AbstractUpdateRule):
                 return hc, hc[0]
 
             _, h = jax.lax.scan(back_lstm, (zeros, zeros), (x, done), reverse=True)
-        h = jax.nn.relu(h)
+        h = jax.nn.relu(h.astype(out_dtype))
         pi_hat = jax.vmap(jax.vmap(self.pi_head))(h)[..., 0]
         y_hat = jax.nn.softmax(jax.vmap(jax.vmap(self.y_head))(h), axis=-1)
         return pi_hat, y_hat
