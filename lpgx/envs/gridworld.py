@@ -125,20 +125,50 @@ def place_in_free_cells(
 
     **Returns:** `(cells, placed)`.
     """
-    us = jax.random.uniform(key, want.shape)
-    cell_ids = jnp.arange(free.shape[0], dtype=jnp.int32)
-    cells, placed = [], []
-    # Object slots are few (N <= 7): a Python loop unrolls into straight-line code, which XLA
-    # fuses far better than a scan of scatters.
-    for i in range(want.shape[0]):
-        count = jnp.sum(free, dtype=jnp.int32)
-        k = jnp.minimum(jnp.floor(us[i] * count.astype(us.dtype)).astype(jnp.int32), count - 1)
-        cell = jnp.argmax(jnp.cumsum(free, dtype=jnp.int32) > k).astype(jnp.int32)
-        ok = want[i] & (count > 0)
-        free = free & ~(ok & (cell_ids == cell))
-        cells.append(cell)
-        placed.append(ok)
-    return jnp.stack(cells), jnp.stack(placed)
+    return _place(jax.random.uniform(key, want.shape), free, want)
+
+
+def _place(
+    us: Float[Array, " objs"], free: Bool[Array, " cells"], want: Bool[Array, " objs"]
+) -> tuple[Int[Array, " objs"], Bool[Array, " objs"]]:
+    """`place_in_free_cells` given its uniforms `us` (one per slot).
+
+    Slot i takes the ``k``-th (``k = min(floor(us[i] * left), left - 1)``) of the ``left`` free
+    cells not taken by earlier slots, counted in cell order. This is computed without a loop over
+    cells: one prefix count of the free cells, the sampling on the slots' indices alone, and one
+    lookup of all slots' cells.
+    """
+    n, m = want.shape[0], free.shape[0]
+    slots = jnp.arange(n, dtype=jnp.int32)
+    # How many free cells lie at or before each cell: a matrix product with a triangle of ones
+    # (exact: 0/1 inputs, float32 accumulation at HIGHEST precision also on GPU/TPU; far
+    # cheaper on CPU than XLA's reduce-window `cumsum`).
+    cell_ids = jnp.arange(m, dtype=jnp.int32)
+    upper = (cell_ids[:, None] <= cell_ids[None, :]).astype(jnp.float32)
+    counts = jnp.dot(free.astype(jnp.float32), upper, precision=jax.lax.Precision.HIGHEST).astype(
+        jnp.int32
+    )
+    total = counts[-1]
+    # Slot i is placed when wanted and a cell is left, i.e. fewer than `total` earlier slots were
+    # wanted; it then draws the k-th of the `left` cells not taken by earlier slots.
+    wanted_before = jnp.sum(
+        (slots[None, :] < slots[:, None]) & want[None, :], axis=1, dtype=jnp.int32
+    )
+    placed = want & (wanted_before < total)
+    left = total - jnp.minimum(wanted_before, total)
+    k = jnp.minimum(jnp.floor(us * left.astype(us.dtype)).astype(jnp.int32), left - 1)
+    # Turn "the k-th of the cells left" into "the r-th free cell" (decoding a Lehmer code, last
+    # slot first): a later slot's index at or above a placed earlier slot's moves up by one.
+    r = k
+    for i in reversed(range(n - 1)):
+        r = jnp.where((slots > i) & placed[i] & (r >= r[i]), r + 1, r)
+    # An identity written as a reduction, so that XLA materialises `r` instead of fusing the
+    # decoding into (and so repeating it for every cell of) the lookup below.
+    r = jnp.sum(jnp.where(slots[:, None] == slots[None, :], r[None, :], 0), axis=1, dtype=jnp.int32)
+    # The r-th free cell is the number of cells with at most r free cells at or before them
+    # (0 when no cell is free: r = -1).
+    cells = jnp.sum(counts[None, :] <= r[:, None], axis=1, dtype=jnp.int32)
+    return cells, placed
 
 
 class GridWorld(AbstractEnvironment[Level, EnvState]):
@@ -277,16 +307,21 @@ class GridWorld(AbstractEnvironment[Level, EnvState]):
         if self.tabular:
             obs = jax.nn.one_hot(self.tabular_index(state), self.num_tabular_states)
         else:
-            cells = self._cells()
-            agent = (cells == state.pos).astype(jnp.float32)
-            types = jnp.arange(self.max_types, dtype=jnp.int32)
-            occupied = (
-                (cells[None, :, None] == state.obj_pos[None, None, :])
-                & state.obj_exists[None, None, :]
-                & (level.obj_types[None, None, :] == types[:, None, None])
+            # Ones scattered into zeros: the agent's cell in plane 0, each existing object's in
+            # plane 1 + its type (anything off the planes is dropped, as the one-hot
+            # comparisons it replaces would match nothing).
+            c, t = self.num_cells, level.obj_types
+            size = (1 + self.max_types) * c
+            on_obj = state.obj_exists & (t >= 0) & (t < self.max_types)
+            on_obj = on_obj & (state.obj_pos >= 0) & (state.obj_pos < c)
+            on_pos = (state.pos >= 0) & (state.pos < c)
+            index = jnp.concatenate(
+                [
+                    jnp.where(on_pos, state.pos, size)[None],
+                    jnp.where(on_obj, (1 + t) * c + state.obj_pos, size),
+                ]
             )
-            planes = jnp.any(occupied, axis=-1).astype(jnp.float32).reshape(-1)
-            obs = jnp.concatenate([agent, planes])
+            obs = jnp.zeros((size,), jnp.float32).at[index].set(1.0, mode="drop")
         if self.time_feature:
             time = (0.001 * state.time.astype(jnp.float32))[None]
             obs = jnp.concatenate([obs, time])
