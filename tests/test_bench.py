@@ -4,9 +4,6 @@ a one-point sweep, so that the meta-gradient step compiles once."""
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,8 @@ import pytest
 from benchmarks import meta_step, suite
 from lpgx_cli import bench
 from lpgx_cli import main as cli
+
+from ._host_devices import run_on_host_devices
 
 _TIMING = ("compile_s", "median_s", "min_s", "max_s", "spread", "env_steps_per_s")
 
@@ -208,13 +207,7 @@ def test_memory_errors_are_recognised() -> None:
 
 
 SHARDED_SCRIPT = """
-import jax
 from dataclasses import replace
-jax.config.update("jax_numpy_rank_promotion", "raise")
-jax.config.update("jax_numpy_dtype_promotion", "strict")
-from jaxtyping import install_import_hook
-with install_import_hook("lpgx", "beartype.beartype"):
-    import lpgx
 from benchmarks import suite
 
 assert len(jax.devices()) == 2, jax.devices()
@@ -242,13 +235,4 @@ print("SHARDED-BENCH-OK")
 def test_suite_runs_split_over_two_host_devices() -> None:
     """``--devices 2``: every item's population is split over two (forced host) devices;
     sizes that do not divide fail before compiling, naming a device count that works."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", SHARDED_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SHARDED-BENCH-OK" in proc.stdout
+    assert "SHARDED-BENCH-OK" in run_on_host_devices(SHARDED_SCRIPT, 2)

@@ -3,23 +3,17 @@
 Runs in a subprocess: the number of (forced host) devices is fixed when JAX starts.
 """
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
+from ._host_devices import run_on_host_devices
+
 SCRIPT = textwrap.dedent(
     """
-    import jax, jax.numpy as jnp, equinox as eqx, numpy as np
+    import jax.numpy as jnp, equinox as eqx, numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
-    jax.config.update("jax_numpy_rank_promotion", "raise")
-    jax.config.update("jax_numpy_dtype_promotion", "strict")
-    from jaxtyping import install_import_hook
-    with install_import_hook("lpgx", "beartype.beartype"):
-        import lpgx
-        from lpgx.sharding import agent_mesh, check_divisible, replicate, shard_agents
+    from lpgx.sharding import agent_mesh, check_divisible, replicate, shard_agents
 
     assert len(jax.devices()) == 8, jax.devices()
     levels = lpgx.get_level_set("all_shortlife")
@@ -105,13 +99,4 @@ SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_meta_gradient_step_and_es_generation_sharded_over_8_host_devices() -> None:
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SHARDING-OK" in proc.stdout
+    assert "SHARDING-OK" in run_on_host_devices(SCRIPT, 8)
