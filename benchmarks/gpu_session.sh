@@ -50,7 +50,8 @@ case "$part" in
     ;;
   ta-lpg)
     start=$(date +%s)
-    python3 -m lpgx_cli.main train --preset ta-lpg --train-steps 1 --chunk-size 1 \
+    # TA_LPG_PRESET=ta-lpg-cpu runs the same steps at CPU size (a smoke test of this part).
+    python3 -m lpgx_cli.main train --preset "${TA_LPG_PRESET:-ta-lpg}" --train-steps 1 --chunk-size 1 \
       --no-evaluate --out "$out/ta-lpg" 2>&1 | tail -n 20 | tee "$out/ta-lpg.log"
     echo "wall (start, compile and one generation): $(( $(date +%s) - start )) s" \
       | tee -a "$out/ta-lpg.log"

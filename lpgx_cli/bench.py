@@ -25,8 +25,8 @@ __all__ = ["BenchArgs", "main"]
 
 @dataclass(frozen=True)
 class BenchArgs:
-    """Time lpgx's core (env stepping, agent update, meta-gradient step) and sweep the
-    meta-gradient step over the number of agents."""
+    """Time lpgx's core (env stepping, agent update, meta-gradient step, ES generation,
+    PLR/GROOVE step) and sweep the meta-gradient step over the number of agents."""
 
     suite: Literal["quick", "full"] = "quick"
     """quick: CPU-sized, about two minutes on 2 cores; full: reference sizes, sweep to 4096."""
