@@ -36,7 +36,7 @@ from lpgx.envs.optimal import optimal_return
 from lpgx.lifetime import Learner, evaluate_return, train_lifetime
 from lpgx.rules import A2C
 
-from .common import environment_lines, markdown_table, results_table
+from .common import report_results
 
 __all__ = ["Config", "Result", "main", "make_train_and_evaluate", "measure", "run"]
 
@@ -306,22 +306,17 @@ def rows(results: list[Result]) -> list[list[str]]:
     return out
 
 
-def markdown_report(results: list[Result], command: str, total_s: float) -> str:
-    """A markdown section body: environment, command, protocol and the results table."""
+def protocol_lines(results: list[Result]) -> list[str]:
+    """The markdown line saying how the baseline was measured."""
     episodes = sorted({r.episodes for r in results})
     shapes = sorted({f"{r.workers}×{r.rollout_len}" for r in results})
-    lines = [
-        *environment_lines(command, f" (total {total_s:.0f} s)"),
+    return [
         f"- protocol: A2C (default `A2CConfig`), reference agent of each set, workers × rollout "
         f"{', '.join(shapes)} per update; each seed samples its own task and agent; returns are "
         f"means over {', '.join(map(str, episodes))} first episodes with sampled actions (same "
         "evaluation key before and after training); fraction of optimal is per agent, then "
-        "averaged; ± is the standard error over the seeds.",
-        "",
-        markdown_table(HEADER, rows(results)),
-        "",
+        "averaged; ± is the standard error over the seeds."
     ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,17 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = run(config, console)
     total_s = time.perf_counter() - start
-    table = results_table(
-        f"A2C baseline, whole lifetimes ({total_s:.0f} s)", HEADER, rows(results), left_columns=1
+    report_results(
+        f"A2C baseline, whole lifetimes ({total_s:.0f} s)",
+        HEADER,
+        rows(results),
+        command=" ".join(["python -m benchmarks.a2c_baseline", *args]),
+        markdown=config.markdown,
+        note=f" (total {total_s:.0f} s)",
+        protocol=protocol_lines(results),
     )
-    out = Console()
-    if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
-        out = Console(width=200)
-    out.print(table)
-    if config.markdown is not None:
-        command = " ".join(["python -m benchmarks.a2c_baseline", *args])
-        config.markdown.write_text(markdown_report(results, command, total_s))
-        console.print(f"wrote {config.markdown}")
     return 0
 
 

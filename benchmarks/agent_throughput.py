@@ -29,12 +29,7 @@ from lpgx.lifetime import AgentState, Learner, agent_update
 from lpgx.rules import A2C, AbstractUpdateRule
 from lpgx.sharding import agent_mesh, check_divisible, shard_agents
 
-from .common import (
-    environment_lines,
-    markdown_table,
-    results_table,
-    time_compiled,
-)
+from .common import report_results, time_compiled
 
 __all__ = ["Config", "Result", "init_agents", "main", "make_updates", "measure", "run"]
 
@@ -237,37 +232,20 @@ def rows(results: list[Result]) -> list[list[str]]:
     ]
 
 
-def markdown_report(results: list[Result], command: str) -> str:
-    """A markdown section body: environment, command and the results table."""
-    lines = [
-        *environment_lines(command),
-        "",
-        markdown_table(HEADER, rows(results)),
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark from the command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     config = tyro.cli(Config, args=args, prog="python -m benchmarks.agent_throughput")
     console = Console(stderr=True)
     results = run(config, console)
-    table = results_table(
+    report_results(
         "agent_update throughput (A2C; rollout + gradient step)",
         HEADER,
         rows(results),
+        command=" ".join(["python -m benchmarks.agent_throughput", *args]),
+        markdown=config.markdown,
         left_columns=2,
     )
-    out = Console()
-    if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
-        out = Console(width=200)
-    out.print(table)
-    if config.markdown is not None:
-        command = " ".join(["python -m benchmarks.agent_throughput", *args])
-        config.markdown.write_text(markdown_report(results, command))
-        console.print(f"wrote {config.markdown}")
     return 0
 
 

@@ -11,9 +11,10 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -23,6 +24,7 @@ __all__ = [
     "environment_info",
     "environment_lines",
     "markdown_table",
+    "report_results",
     "results_table",
     "time_compiled",
 ]
@@ -159,3 +161,29 @@ def results_table(
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def report_results(
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    command: str,
+    markdown: Path | None = None,
+    left_columns: int = 1,
+    note: str = "",
+    protocol: Sequence[str] = (),
+) -> None:
+    """Print a benchmark's results as a rich table on stdout and, if `markdown` is given, write
+    them there as a markdown section body: `environment_lines` (`command` and `note`), the
+    `protocol` lines, then the table."""
+    from rich.console import Console
+
+    out = Console()
+    if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
+        out = Console(width=200)
+    out.print(results_table(title, header, rows, left_columns))
+    if markdown is not None:
+        lines = [*environment_lines(command, note), *protocol, "", markdown_table(header, rows), ""]
+        markdown.write_text("\n".join(lines))
+        Console(stderr=True).print(f"wrote {markdown}")

@@ -24,12 +24,7 @@ from rich.console import Console
 from lpgx.envs import NUM_ACTIONS, EnvState, Level, LevelSet, get_level_set
 from lpgx.sharding import agent_mesh, shard_agents
 
-from .common import (
-    environment_lines,
-    markdown_table,
-    results_table,
-    time_compiled,
-)
+from .common import report_results, time_compiled
 
 __all__ = ["Config", "Result", "main", "make_rollout", "measure", "run"]
 
@@ -185,31 +180,19 @@ def rows(results: list[Result]) -> list[list[str]]:
     ]
 
 
-def markdown_report(results: list[Result], command: str) -> str:
-    """A markdown section: environment, command and the results table."""
-    lines = [
-        *environment_lines(command),
-        "",
-        markdown_table(HEADER, rows(results)),
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark from the command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     config = tyro.cli(Config, args=args, prog="python -m benchmarks.env_throughput")
     console = Console(stderr=True)
     results = run(config, console)
-    table = results_table(
-        "grid-world throughput (random actions)", HEADER, rows(results), left_columns=1
+    report_results(
+        "grid-world throughput (random actions)",
+        HEADER,
+        rows(results),
+        command=" ".join(["python -m benchmarks.env_throughput", *args]),
+        markdown=config.markdown,
     )
-    Console().print(table)
-    if config.markdown is not None:
-        command = " ".join(["python -m benchmarks.env_throughput", *args])
-        config.markdown.write_text(markdown_report(results, command))
-        console.print(f"wrote {config.markdown}")
     return 0
 
 
