@@ -228,8 +228,14 @@ class Trainer(eqx.Module):
     def shard(self, state: TrainState, mesh: Mesh) -> TrainState:
         """`state` placed on `mesh`: the agents split along the agent axis, everything else
         (rule, optimiser and curriculum states, key, step) replicated."""
-        placed = replicate(state, mesh)
-        return eqx.tree_at(lambda s: s.agents, placed, shard_agents(state.agents, mesh))
+        # Each part is placed once: the agents are never copied whole onto every device.
+        return TrainState(
+            meta=replicate(state.meta, mesh),
+            agents=shard_agents(state.agents, mesh),
+            curriculum=replicate(state.curriculum, mesh),
+            key=replicate(state.key, mesh),
+            step=replicate(state.step, mesh),
+        )
 
     def evaluate(self, rule: LPG) -> EvalResult:
         """Fresh agents trained by `rule` on held-out tasks (same tasks for every rule)."""
