@@ -31,8 +31,7 @@ import numpy as np
 import tyro
 from rich.console import Console
 
-from lpgx.envs import LevelSet, get_level_set
-from lpgx.envs.optimal import optimal_return
+from lpgx.envs import LevelSet, get_level_set, optimal_return
 from lpgx.lifetime import Learner, evaluate_return, train_lifetime
 from lpgx.rules import A2C
 

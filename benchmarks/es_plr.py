@@ -124,7 +124,7 @@ def _finite(metrics: dict[str, Any], what: str) -> dict[str, float]:
 
 def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
     """Compile one ES generation (`EvolutionStrategy.step`) and time it; returns the record."""
-    from lpgx.meta.es import EvolutionStrategy
+    from lpgx.meta import EvolutionStrategy
     from lpgx.train import Trainer  # deferred: `--help` stays fast
 
     start = time.perf_counter()

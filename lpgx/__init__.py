@@ -25,7 +25,7 @@ from .envs import Level as Level
 from .envs import LevelSet as LevelSet
 from .envs import Task as Task
 from .envs import get_level_set as get_level_set
-from .envs.optimal import optimal_return as optimal_return
+from .envs import optimal_return as optimal_return
 from .evaluate import EvalResult as EvalResult
 from .evaluate import evaluate_rule as evaluate_rule
 from .lifetime import AgentState as AgentState

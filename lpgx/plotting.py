@@ -232,7 +232,7 @@ def plot_curriculum(run_dir: Path, top: int = 4) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .envs.render import plot_levels
+    from .envs import plot_levels
 
     state, _ = load_trained_state(run_dir)
     buffer = getattr(state.curriculum, "buffer", None)

@@ -18,9 +18,16 @@ import tyro
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
-from lpgx.envs import LEVEL_SET_NAMES, LevelSet, get_level_set
-from lpgx.envs.levels import LevelFamily
-from lpgx.envs.render import level_info, plot_levels, render_text, split_levels
+from lpgx.envs import (
+    LEVEL_SET_NAMES,
+    LevelFamily,
+    LevelSet,
+    get_level_set,
+    level_info,
+    plot_levels,
+    render_text,
+    split_levels,
+)
 
 __all__ = ["level_set_summary", "list_sets", "main", "show"]
 
@@ -46,7 +53,7 @@ def _mean_optimal_return(ls: LevelSet, samples: int, seed: int = 0) -> float | N
     """Mean optimal return over `samples` levels of a tabular set (``None`` when undefined)."""
     if not ls.tabular:
         return None
-    from lpgx.envs.optimal import optimal_return
+    from lpgx.envs import optimal_return
 
     env = ls.env()
     tasks = jax.jit(jax.vmap(ls.sample))(jax.random.split(jax.random.key(seed), samples))

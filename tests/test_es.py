@@ -19,8 +19,7 @@ from lpgx.agents import Agent, Trajectory
 from lpgx.config import ESConfig
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
-from lpgx.meta import ESAgents, EvolutionStrategy, MetaState
-from lpgx.meta.es import pairwise_fitness_shaping_fn
+from lpgx.meta import ESAgents, EvolutionStrategy, MetaState, pairwise_fitness_shaping_fn
 from lpgx.rules import LPG, AbstractUpdateRule, LifetimeContext
 
 LEVELS = get_level_set("small")

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from lpgx.envs.gridworld import place_in_free_cells
+from lpgx.envs import place_in_free_cells
 
 
 def test_import_hook_checks_lpgx_signatures(key: jax.Array) -> None:

@@ -1,17 +1,22 @@
 """Environments (layer 1): the LPG grid world, its level sets, and the environment interface."""
 
 from ._base import AbstractEnvironment as AbstractEnvironment
-from .gridworld import NUM_ACTIONS as NUM_ACTIONS
-from .gridworld import EnvState as EnvState
-from .gridworld import GridWorld as GridWorld
-from .gridworld import Level as Level
-from .gridworld import Task as Task
-from .levels import LEVEL_SET_NAMES as LEVEL_SET_NAMES
-from .levels import LevelFamily as LevelFamily
-from .levels import LevelSet as LevelSet
-from .levels import get_level_set as get_level_set
-from .levels import maze_layouts as maze_layouts
-from .optimal import OptimalValues as OptimalValues
-from .optimal import greedy_action as greedy_action
-from .optimal import optimal_return as optimal_return
-from .optimal import optimal_values as optimal_values
+from ._gridworld import NUM_ACTIONS as NUM_ACTIONS
+from ._gridworld import EnvState as EnvState
+from ._gridworld import GridWorld as GridWorld
+from ._gridworld import Level as Level
+from ._gridworld import Task as Task
+from ._gridworld import place_in_free_cells as place_in_free_cells
+from ._levels import LEVEL_SET_NAMES as LEVEL_SET_NAMES
+from ._levels import LevelFamily as LevelFamily
+from ._levels import LevelSet as LevelSet
+from ._levels import get_level_set as get_level_set
+from ._levels import maze_layouts as maze_layouts
+from ._optimal import OptimalValues as OptimalValues
+from ._optimal import greedy_action as greedy_action
+from ._optimal import optimal_return as optimal_return
+from ._optimal import optimal_values as optimal_values
+from ._render import level_info as level_info
+from ._render import plot_levels as plot_levels
+from ._render import render_text as render_text
+from ._render import split_levels as split_levels

@@ -8,8 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lpgx.envs import GridWorld, Level, get_level_set
-from lpgx.envs.optimal import OptimalValues, greedy_action, optimal_return, optimal_values
+from lpgx.envs import (
+    GridWorld,
+    Level,
+    OptimalValues,
+    get_level_set,
+    greedy_action,
+    optimal_return,
+    optimal_values,
+)
 
 WORKERS = 512
 

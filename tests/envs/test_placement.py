@@ -11,8 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lpgx.envs import EnvState, GridWorld, get_level_set
-from lpgx.envs.gridworld import place_in_free_cells
+from lpgx.envs import EnvState, GridWorld, get_level_set, place_in_free_cells
 
 
 def _reference(us: np.ndarray, free: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .gridworld import Level
+from ._gridworld import Level
 
 __all__ = [
     "TYPE_COLOURS",

@@ -19,15 +19,15 @@ from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet
 from ..envs import LevelSet, Task
 from ..lifetime import AgentState, Learner
-from .base import AbstractCurriculum, DomainRandomisation, LevelScores, select_tasks
-from .buffer import (
+from ._base import AbstractCurriculum, DomainRandomisation, LevelScores, select_tasks
+from ._buffer import (
     TRANSFORMS,
     LevelBuffer,
     Transform,
     eviction_slots,
     sample_replay,
 )
-from .scores import SCORE_NAMES, AbstractScore, make_score, map_where
+from ._scores import SCORE_NAMES, AbstractScore, make_score, map_where
 
 __all__ = ["CURRICULUM_NAMES", "PLR", "Frozen", "FrozenState", "PLRState", "make_curriculum"]
 

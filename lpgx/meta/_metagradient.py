@@ -22,7 +22,7 @@ from ..config import MetaGradientConfig
 from ..envs import Task
 from ..lifetime import AgentState, Learner, agent_rollout, update_from_rollout
 from ..rules import AbstractUpdateRule, entropy, gae, normalise
-from .base import AbstractMetaOptimiser, MetaState
+from ._base import AbstractMetaOptimiser, MetaState
 
 __all__ = ["MetaAgent", "MetaGradient"]
 

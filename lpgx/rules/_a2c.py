@@ -9,8 +9,8 @@ import jax.numpy as jnp
 from .._typing import Scalar
 from ..agents import Agent, Trajectory
 from ..config import A2CConfig
-from .base import AbstractUpdateRule, LifetimeContext
-from .returns import entropy, gae, normalise
+from ._base import AbstractUpdateRule, LifetimeContext
+from ._returns import entropy, gae, normalise
 
 __all__ = ["A2C"]
 

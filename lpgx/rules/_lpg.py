@@ -19,8 +19,8 @@ from jaxtyping import Array, Bool, Float
 
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import Agent, Trajectory
-from .base import AbstractUpdateRule, LifetimeContext
-from .returns import entropy
+from ._base import AbstractUpdateRule, LifetimeContext
+from ._returns import entropy
 
 __all__ = ["LPG"]
 

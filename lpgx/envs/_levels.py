@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from .._typing import PRNGKeyArray
-from .gridworld import GridWorld, Level, Task, place_in_free_cells
+from ._gridworld import GridWorld, Level, Task, place_in_free_cells
 
 __all__ = [
     "LEVEL_SET_NAMES",

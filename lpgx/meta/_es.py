@@ -41,7 +41,7 @@ from ..config import ESConfig
 from ..envs import LevelSet, Task
 from ..lifetime import AgentState, Learner, evaluate_return, train_lifetime
 from ..rules import AbstractUpdateRule
-from .base import AbstractMetaOptimiser, MetaState
+from ._base import AbstractMetaOptimiser, MetaState
 
 __all__ = ["ESAgents", "EvolutionStrategy", "pairwise_fitness_shaping_fn"]
 

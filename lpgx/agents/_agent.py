@@ -5,7 +5,7 @@ import jax
 from jaxtyping import Array, Float
 
 from .._typing import PRNGKeyArray
-from .networks import MLPNet, TabularNet, make_net
+from ._networks import MLPNet, TabularNet, make_net
 
 __all__ = ["Agent"]
 

@@ -19,7 +19,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from .._typing import IntScalar
-from .gridworld import EnvState, GridWorld, Level
+from ._gridworld import EnvState, GridWorld, Level
 
 __all__ = ["OptimalValues", "greedy_action", "optimal_return", "optimal_values"]
 
