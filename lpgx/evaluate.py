@@ -6,7 +6,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._typing import PRNGKeyArray
-from .envs import LevelSet, Task
+from .envs import AbstractTaskDistribution, Task
 from .lifetime import Learner, evaluate_return, train_lifetime
 from .rules import AbstractUpdateRule
 
@@ -42,7 +42,7 @@ class EvalResult(eqx.Module):
 def evaluate_rule(
     learner: Learner,
     rule: AbstractUpdateRule,
-    levels: LevelSet,
+    levels: AbstractTaskDistribution,
     key: PRNGKeyArray,
     num_agents: int,
     episodes: int,

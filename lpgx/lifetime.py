@@ -6,7 +6,8 @@ differentiable in the update rule's arrays (the meta-gradient unrolls `agent_upd
 """
 
 import dataclasses
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 import equinox as eqx
 import jax
@@ -17,11 +18,11 @@ from jaxtyping import Array, Float, Int, PyTree
 from ._tree import tree_select
 from ._typing import PRNGKeyArray, Scalar
 from .agents import Agent, Trajectory, reset_workers, rollout
-from .config import AgentConfig
-from .envs import EnvState, GridWorld, Level, LevelSet, Task
+from .envs import AbstractEnvironment, AbstractTaskDistribution, ObsSpec, Task
 from .rules import AbstractUpdateRule, LifetimeContext
 
 __all__ = [
+    "AgentConfig",
     "AgentState",
     "Learner",
     "agent_rollout",
@@ -32,19 +33,82 @@ __all__ = [
 ]
 
 
+Optimiser = Literal["sgd", "adam"]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How an agent is built, how it acts and how it is optimised.
+
+    ``None`` settings take the reference's defaults for the environment's observations
+    (`resolve`): an index observation gets the tabular agent (``hidden=()``, a table lookup)
+    trained by SGD with learning rates 40 (policy) / 4 (auxiliary head); a vector observation
+    an MLP with one hidden layer of 32 trained by Adam 1e-3. ``aux_lr`` is the learning rate of
+    the agent's second head (LPG's prediction vector, A2C's critic). "sgd" clips each head's
+    gradient to ``max_grad_norm`` separately; "adam" ignores it (as the reference does).
+    """
+
+    num_workers: int = 64
+    """Parallel environments per agent."""
+    rollout_len: int = 20
+    """Steps per rollout (one agent update per rollout)."""
+    hidden: tuple[int, ...] | None = None
+    """Hidden widths of the agent's networks; () is the tabular agent (default: by observation)."""
+    optimiser: Optimiser | None = None
+    """The agent's optimiser, sgd or adam (default: sgd for the tabular agent, else adam)."""
+    policy_lr: float | None = None
+    """Learning rate of the policy head (default: 40 with sgd, 1e-3 with adam)."""
+    aux_lr: float | None = None
+    """Learning rate of the auxiliary head (default: 4 with sgd, 1e-3 with adam)."""
+    max_grad_norm: float = 0.5
+    """Per-head global-norm clip of the sgd agent's gradients."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.num_workers < 1 or self.rollout_len < 1:
+            problems.append(
+                f"num_workers and rollout_len must be positive, got {self.num_workers} and "
+                f"{self.rollout_len}"
+            )
+        if self.optimiser not in (None, "sgd", "adam"):
+            problems.append(f"optimiser must be 'sgd' or 'adam', got {self.optimiser!r}")
+        if self.hidden is not None and any(h < 1 for h in self.hidden):
+            problems.append(f"hidden widths must be positive, got {self.hidden}")
+        for name in ("policy_lr", "aux_lr", "max_grad_norm"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                problems.append(f"{name} must be positive, got {value}")
+        if problems:
+            raise ValueError("invalid agent config: " + "; ".join(problems))
+
+    def resolve(self, obs: ObsSpec) -> "AgentConfig":
+        """This config with every ``None`` replaced by the reference's default for `obs`."""
+        hidden = self.hidden if self.hidden is not None else (() if obs.is_index else (32,))
+        optimiser = self.optimiser or ("adam" if hidden else "sgd")
+        sgd = optimiser == "sgd"
+        return dataclasses.replace(
+            self,
+            hidden=hidden,
+            optimiser=optimiser,
+            policy_lr=self.policy_lr if self.policy_lr is not None else (40.0 if sgd else 1e-3),
+            aux_lr=self.aux_lr if self.aux_lr is not None else (4.0 if sgd else 1e-3),
+        )
+
+
 class AgentState(eqx.Module):
     """One agent during its lifetime: parameters, optimiser state, its workers' env states,
     its task and the number of updates made so far."""
 
     params: Agent
     opt_state: PyTree
-    env_state: EnvState
+    env_state: PyTree
     obs: Array
     task: Task
     step: Int[Array, ""]
 
 
-def _head_optimiser(config: AgentConfig, lr: float) -> optax.GradientTransformation:
+def _head_optimiser(config: AgentConfig, lr: float | None) -> optax.GradientTransformation:
+    assert lr is not None, "resolve the AgentConfig first (Learner does)"
     if config.optimiser == "sgd":
         return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.scale(-lr))
     # The reference ignores max_grad_norm for Adam; lpgx keeps that behaviour.
@@ -52,18 +116,33 @@ def _head_optimiser(config: AgentConfig, lr: float) -> optax.GradientTransformat
 
 
 class Learner(eqx.Module):
-    """How agents are built and trained on one level set's environment."""
+    """How agents are built and trained in one environment.
 
-    env: GridWorld
+    **Arguments:** ``env`` — any `AbstractEnvironment`; ``config`` — an `AgentConfig`, whose
+    ``None`` settings are resolved from ``env.obs_spec`` (the network follows the observation).
+    """
+
+    env: AbstractEnvironment
     config: AgentConfig = eqx.field(static=True)
 
+    def __init__(self, env: AbstractEnvironment, config: AgentConfig | None = None):
+        self.env = env
+        self.config = (AgentConfig() if config is None else config).resolve(env.obs_spec)
+
     @staticmethod
-    def for_level_set(levels: LevelSet, **overrides: object) -> "Learner":
-        """The reference's agent for `levels` (tabular SGD or MLP Adam), with `overrides`."""
-        config = AgentConfig.for_hidden(levels.agent_hidden)
-        if overrides:
-            config = dataclasses.replace(config, **overrides)  # pyright: ignore[reportArgumentType]
-        return Learner(env=levels.env(), config=config)
+    def for_tasks(tasks: AbstractTaskDistribution, **overrides: object) -> "Learner":
+        """The reference's agent for `tasks`' environment, with `AgentConfig` `overrides`."""
+        return Learner(tasks.env(), AgentConfig(**overrides))  # pyright: ignore[reportArgumentType]
+
+    @property
+    def obs_size(self) -> int:
+        """Input width of the agent's networks (table rows or vector length)."""
+        return self.env.obs_spec.size
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        """The resolved hidden widths (``()``: the tabular agent)."""
+        return self.config.hidden or ()
 
     def _optimisers(self) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
         return (
@@ -72,9 +151,7 @@ class Learner(eqx.Module):
         )
 
     def init_params(self, key: PRNGKeyArray, aux_size: int) -> Agent:
-        return Agent.create(
-            self.env.obs_size, self.env.num_actions, aux_size, self.config.hidden, key=key
-        )
+        return Agent.create(self.obs_size, self.env.num_actions, aux_size, self.hidden, key=key)
 
     def init(self, key: PRNGKeyArray, task: Task, rule: AbstractUpdateRule) -> AgentState:
         """A fresh agent on `task`: new parameters, optimiser state and reset workers."""
@@ -120,7 +197,7 @@ class Learner(eqx.Module):
 
 def agent_rollout(
     learner: Learner, agent: AgentState, key: PRNGKeyArray
-) -> tuple[EnvState, Array, Trajectory]:
+) -> tuple[PyTree, Array, Trajectory]:
     """One ``W × T`` rollout of the agent's current policy on its task, continuing its workers.
 
     **Returns:** ``(env_state, obs, trajectory)`` to hand to `update_from_rollout`.
@@ -141,7 +218,7 @@ def update_from_rollout(
     rule: AbstractUpdateRule,
     agent: AgentState,
     traj: Trajectory,
-    env_state: EnvState,
+    env_state: PyTree,
     obs: Array,
 ) -> tuple[AgentState, dict[str, Scalar]]:
     """One optimiser step on `traj`, gated by the agent's lifetime; the workers move on to
@@ -211,7 +288,7 @@ def train_lifetime(
 def evaluate_return(
     learner: Learner,
     params: Agent,
-    level: Level,
+    level: PyTree,
     key: PRNGKeyArray,
     episodes: int,
     max_steps: int,

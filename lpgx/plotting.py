@@ -94,13 +94,13 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
 def load_trained_state(run_dir: Path) -> tuple[Any, Any]:
     """The latest checkpoint's `TrainState` of a run directory, and the run's `Trainer`."""
     from .checkpoint import latest_checkpoint, load_checkpoint
-    from .config import TrainConfig
-    from .train import Trainer
+    from .compose import TrainConfig, build_trainer
+    from .train import read_config
 
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run directory?")
-    trainer = Trainer.from_config(TrainConfig(**json.loads(config_path.read_text())))
+    trainer = build_trainer(TrainConfig.from_dict(read_config(config_path)))
     step = latest_checkpoint(run_dir)
     if step is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")
@@ -126,8 +126,8 @@ def rule_outputs(
     from .agents import reset_workers, rollout
     from .rules import LifetimeContext
 
-    learner, levels = trainer.learner, trainer.levels
-    gamma = trainer.config.gamma
+    learner, levels = trainer.learner, trainer.tasks
+    gamma = rule.gamma
 
     def one(k: PRNGKeyArray) -> tuple[Array, Array]:
         k_task, k_agent, k_env, k_roll = jax.random.split(k, 4)

@@ -1,7 +1,6 @@
 """`lpgx train`: meta-train an LPG from a preset, with flags following the reference's names."""
 
 import datetime
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lpgx.config import PRESETS, TrainConfig
+from lpgx.compose import PRESETS, TrainConfig
 
 _SHOWN = (
     ("eval_rollout_reward", "reward / step"),
@@ -150,7 +149,9 @@ def main(argv: list[str]) -> int:
         )
         if args.resume and args.out is not None and (args.out / "config.json").exists():
             # Resume with the run's own settings; flags given now override them.
-            saved = TrainConfig(**json.loads((args.out / "config.json").read_text()))
+            from lpgx.train import read_config
+
+            saved = TrainConfig.from_dict(read_config(args.out / "config.json"))
             args = tyro.cli(
                 TrainArgs, default=TrainArgs(config=saved), args=rest, prog="lpgx train"
             )

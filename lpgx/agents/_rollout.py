@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from .._typing import PRNGKeyArray
-from ..envs import EnvState, GridWorld, Level
+from ..envs import AbstractEnvironment
 
 __all__ = ["Trajectory", "reset_workers", "rollout"]
 
@@ -35,15 +35,15 @@ class Trajectory(eqx.Module):
 
 
 def reset_workers(
-    env: GridWorld, level: Level, key: PRNGKeyArray, num_workers: int
-) -> tuple[EnvState, Array]:
+    env: AbstractEnvironment, level: PyTree, key: PRNGKeyArray, num_workers: int
+) -> tuple[PyTree, Array]:
     """Reset ``num_workers`` copies of `level`: ``(env_state [W], obs [W])``."""
     return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_workers), level)
 
 
 def rollout(
-    env: GridWorld,
-    level: Level,
+    env: AbstractEnvironment,
+    level: PyTree,
     policy: Callable[[Array], Float[Array, " actions"]],
     env_state: PyTree,
     obs: Array,

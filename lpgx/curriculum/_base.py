@@ -25,7 +25,7 @@ from jaxtyping import Array, Bool, Float, PyTree
 from .._tree import tree_select
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet
-from ..envs import LevelSet, Task
+from ..envs import AbstractTaskDistribution, Task
 from ..lifetime import AgentState, Learner
 
 __all__ = [
@@ -38,27 +38,17 @@ __all__ = [
 
 
 class LevelScores(eqx.Module):
-    """Per-agent results of `AbstractCurriculum.score`, valid where the agent ended.
-
-    ``score`` is the curriculum's score; ``antagonist_return`` / ``has_antagonist`` and
-    ``max_return`` are what the level buffer caches for the agent's level (GROOVE's A2C
-    return, the best return seen for MaxMC).
-    """
+    """Per-agent results of `AbstractCurriculum.score`, valid where the agent ended:
+    ``score`` is the curriculum's score and ``cache`` the score's new cache of the agent's
+    level (stacked; ``None`` for scores that keep none)."""
 
     score: Float[Array, " agents"]
-    antagonist_return: Float[Array, " agents"]
-    has_antagonist: Bool[Array, " agents"]
-    max_return: Float[Array, " agents"]
+    cache: PyTree = None
 
     @staticmethod
     def zeros(num_agents: int) -> "LevelScores":
         """No scores (what curricula that need none return)."""
-        return LevelScores(
-            score=jnp.zeros(num_agents, jnp.float32),
-            antagonist_return=jnp.zeros(num_agents, jnp.float32),
-            has_antagonist=jnp.zeros(num_agents, bool),
-            max_return=jnp.full(num_agents, -jnp.inf, jnp.float32),
-        )
+        return LevelScores(score=jnp.zeros(num_agents, jnp.float32))
 
 
 def select_tasks(pred: Bool[Array, " agents"], on_true: Task, on_false: Task) -> Task:
@@ -139,7 +129,7 @@ class DomainRandomisation(AbstractCurriculum):
     Task ``i`` of a call with `key` is ``levels.sample(split(key, num_agents)[i])``.
     """
 
-    levels: LevelSet = eqx.field(static=True)
+    levels: AbstractTaskDistribution = eqx.field(static=True)
 
     @property
     def score_name(self) -> str:

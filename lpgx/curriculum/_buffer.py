@@ -9,8 +9,8 @@ candidate writes can be issued under `jit`). Slot ``i`` holds a task and its rec
 - ``active`` — the level is assigned to a live agent: an active slot is never overwritten;
 - ``score`` — the latest score; ``last_sampled`` — the buffer clock when the level was last
   handed to an agent, so ``staleness = clock - last_sampled`` grows by one per step;
-- ``antagonist_return`` / ``has_antagonist`` — GROOVE's A2C return, computed once per level
-  (decision 15); ``max_return`` — the best return seen on the level (for MaxMC).
+- ``cache`` — whatever the level's score keeps across replays (one pytree per slot: GROOVE's
+  antagonist return, computed once per level (decision 15); MaxMC's best return; nothing).
 
 `replay_distribution` and `sample_replay` implement Jiang et al. (2021)'s prioritised replay:
 ``P = (1 - ρ) P_S + ρ P_C`` over replayable levels, with the score prioritisation ``P_S`` from
@@ -23,7 +23,7 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from .._typing import PRNGKeyArray
 from ..envs import Task
@@ -45,6 +45,10 @@ TRANSFORMS: tuple[str, ...] = ("rank", "proportional", "topk")
 _LOG_FLOOR = -1e30
 
 
+def _repeat(tree: PyTree, n: int) -> PyTree:
+    return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n, *jnp.shape(x))), tree)
+
+
 def _index(valid: Bool[Array, " n"], slots: Int[Array, " n"], size: int) -> Int[Array, " n"]:
     # Invalid writes are sent out of bounds and dropped by ``mode="drop"``.
     return jnp.where(valid, slots, size)
@@ -53,8 +57,9 @@ def _index(valid: Bool[Array, " n"], slots: Int[Array, " n"], size: int) -> Int[
 class LevelBuffer(eqx.Module):
     """A fixed-size store of tasks and their PLR records (see the module docstring).
 
-    ``tasks`` is a `Task` stacked along a leading ``size`` axis; ``clock`` counts the steps
-    (calls of `tick`) so far. Build one with `LevelBuffer.empty`.
+    ``tasks`` is a `Task` stacked along a leading ``size`` axis, ``cache`` the score's
+    per-level cache stacked the same way; ``clock`` counts the steps (calls of `tick`) so far.
+    Build one with `LevelBuffer.empty`.
     """
 
     tasks: Task
@@ -63,14 +68,13 @@ class LevelBuffer(eqx.Module):
     filled: Bool[Array, " size"]
     seen: Bool[Array, " size"]
     active: Bool[Array, " size"]
-    antagonist_return: Float[Array, " size"]
-    has_antagonist: Bool[Array, " size"]
-    max_return: Float[Array, " size"]
+    cache: PyTree
     clock: Int[Array, ""]
 
     @staticmethod
-    def empty(example: Task, size: int) -> "LevelBuffer":
-        """An empty buffer of `size` slots for tasks shaped like `example` (one task)."""
+    def empty(example: Task, size: int, cache: PyTree = None) -> "LevelBuffer":
+        """An empty buffer of `size` slots for tasks shaped like `example` (one task), each
+        slot starting with the level cache `cache` (one level's; ``None`` for none)."""
         if size < 1:
             raise ValueError(f"the level buffer needs at least one slot, got size={size}")
         tasks = jax.tree.map(lambda x: jnp.zeros((size, *x.shape), x.dtype), example)
@@ -81,9 +85,7 @@ class LevelBuffer(eqx.Module):
             filled=jnp.zeros(size, bool),
             seen=jnp.zeros(size, bool),
             active=jnp.zeros(size, bool),
-            antagonist_return=jnp.zeros(size, jnp.float32),
-            has_antagonist=jnp.zeros(size, bool),
-            max_return=jnp.full(size, -jnp.inf, jnp.float32),
+            cache=_repeat(cache, size),
             clock=jnp.zeros((), jnp.int32),
         )
 
@@ -107,17 +109,20 @@ class LevelBuffer(eqx.Module):
         """Advance the clock by one step (every level's staleness grows by one)."""
         return eqx.tree_at(lambda b: b.clock, self, self.clock + 1)
 
+    def caches(self, slots: Int[Array, " n"]) -> PyTree:
+        """The level caches in `slots` (stacked)."""
+        return jax.tree.map(lambda x: x[slots], self.cache)
+
     def record(
         self,
         slots: Int[Array, " n"],
         valid: Bool[Array, " n"],
         score: Float[Array, " n"],
-        antagonist_return: Float[Array, " n"],
-        has_antagonist: Bool[Array, " n"],
-        max_return: Float[Array, " n"],
+        cache: PyTree = None,
     ) -> "LevelBuffer":
-        """Write the scores of the levels in `slots` whose agents ended (`valid`): they become
-        seen (replayable) and inactive. A non-finite score is recorded as 0."""
+        """Write the scores (and the score's new level caches, stacked) of the levels in
+        `slots` whose agents ended (`valid`): they become seen (replayable) and inactive. A
+        non-finite score is recorded as 0."""
         idx = _index(valid, slots, self.size)
         score = jnp.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -125,23 +130,15 @@ class LevelBuffer(eqx.Module):
             return x.at[idx].set(v, mode="drop")
 
         return eqx.tree_at(
-            lambda b: (
-                b.score,
-                b.seen,
-                b.active,
-                b.antagonist_return,
-                b.has_antagonist,
-                b.max_return,
-            ),
+            lambda b: (b.score, b.seen, b.active, b.cache),
             self,
             (
                 put(self.score, score),
                 put(self.seen, jnp.ones_like(valid)),
                 put(self.active, jnp.zeros_like(valid)),
-                put(self.antagonist_return, antagonist_return),
-                put(self.has_antagonist, has_antagonist),
-                put(self.max_return, max_return),
+                jax.tree.map(put, self.cache, cache),
             ),
+            is_leaf=lambda x: x is None,
         )
 
     def mark_sampled(self, slots: Int[Array, " n"], valid: Bool[Array, " n"]) -> "LevelBuffer":
@@ -157,10 +154,11 @@ class LevelBuffer(eqx.Module):
         )
 
     def insert(
-        self, slots: Int[Array, " n"], valid: Bool[Array, " n"], tasks: Task
+        self, slots: Int[Array, " n"], valid: Bool[Array, " n"], tasks: Task, cache: PyTree = None
     ) -> "LevelBuffer":
-        """Put fresh (unscored) `tasks` into `slots` where `valid`; they are handed to agents
-        now (active). The caller chooses inactive slots (`eviction_slots`)."""
+        """Put fresh (unscored) `tasks` into `slots` where `valid`, with the initial level
+        cache `cache` (one level's); they are handed to agents now (active). The caller
+        chooses inactive slots (`eviction_slots`)."""
         idx = _index(valid, slots, self.size)
         n = valid.shape[0]
 
@@ -176,8 +174,7 @@ class LevelBuffer(eqx.Module):
                 b.filled,
                 b.seen,
                 b.active,
-                b.has_antagonist,
-                b.max_return,
+                b.cache,
             ),
             self,
             (
@@ -187,9 +184,9 @@ class LevelBuffer(eqx.Module):
                 put(self.filled, jnp.ones(n, bool)),
                 put(self.seen, jnp.zeros(n, bool)),
                 put(self.active, jnp.ones(n, bool)),
-                put(self.has_antagonist, jnp.zeros(n, bool)),
-                put(self.max_return, jnp.full(n, -jnp.inf, jnp.float32)),
+                jax.tree.map(put, self.cache, _repeat(cache, n)),
             ),
+            is_leaf=lambda x: x is None,
         )
 
 

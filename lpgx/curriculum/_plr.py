@@ -15,11 +15,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, UInt32
 
+from .._tree import map_where, tree_select
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet
-from ..envs import LevelSet, Task
+from ..envs import AbstractTaskDistribution, Task
 from ..lifetime import AgentState, Learner
-from ._base import AbstractCurriculum, DomainRandomisation, LevelScores, select_tasks
+from ._base import AbstractCurriculum, LevelScores, select_tasks
 from ._buffer import (
     TRANSFORMS,
     LevelBuffer,
@@ -27,11 +28,9 @@ from ._buffer import (
     eviction_slots,
     sample_replay,
 )
-from ._scores import SCORE_NAMES, AbstractScore, make_score, map_where
+from ._scores import AbstractScore
 
-__all__ = ["CURRICULUM_NAMES", "PLR", "Frozen", "FrozenState", "PLRState", "make_curriculum"]
-
-CURRICULUM_NAMES: tuple[str, ...] = ("random", "frozen", *SCORE_NAMES)
+__all__ = ["PLR", "Frozen", "FrozenState", "PLRState"]
 
 # PLR's own randomness comes from this fold of the step key, so that its fresh levels use the
 # step key exactly as `DomainRandomisation` does (p_replay = 0 gives identical tasks).
@@ -69,7 +68,7 @@ class PLR(AbstractCurriculum):
       ``None`` picks ``max(1, num_agents // 64)`` (1 suits a CPU, more an accelerator).
     """
 
-    levels: LevelSet = eqx.field(static=True)
+    levels: AbstractTaskDistribution = eqx.field(static=True)
     scorer: AbstractScore
     buffer_size: int = eqx.field(static=True, default=4000)
     p_replay: float = eqx.field(static=True, default=0.5)
@@ -122,8 +121,9 @@ class PLR(AbstractCurriculum):
         tasks = jax.vmap(self.levels.sample)(jax.random.split(key, num_agents))
         example = jax.tree.map(lambda x: x[0], tasks)
         slot = jnp.arange(num_agents, dtype=jnp.int32)
-        buffer = LevelBuffer.empty(example, self.buffer_size).insert(
-            slot, jnp.ones(num_agents, bool), tasks
+        cache = self.scorer.init_cache()
+        buffer = LevelBuffer.empty(example, self.buffer_size, cache).insert(
+            slot, jnp.ones(num_agents, bool), tasks, cache
         )
         state = PLRState(
             buffer=buffer,
@@ -147,39 +147,32 @@ class PLR(AbstractCurriculum):
         critics: TabularNet | MLPNet | None,
         ended: Bool[Array, " agents"],
     ) -> LevelScores:
-        """Score the ended agents' levels with `scorer`; for ``alg_regret``, first train the
-        antagonist of every ended agent's level that has none cached (a level is trained
-        once, when it is first scored). Agents that did not end cost nothing."""
+        """Score the ended agents' levels with `scorer`. First the score refreshes the
+        caches of the ended agents' levels that need it (``alg_regret`` trains the antagonist
+        of a level the first time it is scored), then it scores them. Agents that did not end
+        cost nothing."""
         if self.scorer.needs_critic and critics is None:
             self.check(ended.shape[0], has_critic=False)
         n = ended.shape[0]
         batch = self._batch(n)
         buf = state.buffer
-        k_antagonist, k_score = jax.random.split(key)
-        antagonist = buf.antagonist_return[state.slot]
-        has_antagonist = buf.has_antagonist[state.slot]
-        if self.scorer.needs_antagonist:
-            need = ended & ~has_antagonist
-            trained = map_where(
-                lambda task, k: self.scorer.antagonist(learner, task, k),
-                need,
-                (buf.gather(state.slot), jax.random.split(k_antagonist, n)),
-                batch,
-            )
-            antagonist = jnp.where(need, trained, antagonist)
-            has_antagonist = has_antagonist | need
-        score, max_return = map_where(
-            lambda agent, critic, a, m, k: self.scorer(learner, agent, critic, a, m, k),
-            ended,
-            (agents, critics, antagonist, buf.max_return[state.slot], jax.random.split(k_score, n)),
+        k_refresh, k_score = jax.random.split(key)
+        cache = buf.caches(state.slot)
+        need = ended & jax.vmap(self.scorer.needs_refresh)(cache)
+        refreshed = map_where(
+            lambda task, c, k: self.scorer.refresh(learner, task, c, k),
+            need,
+            (buf.gather(state.slot), cache, jax.random.split(k_refresh, n)),
             batch,
         )
-        return LevelScores(
-            score=score,
-            antagonist_return=antagonist,
-            has_antagonist=has_antagonist,
-            max_return=max_return,
+        cache = tree_select(need, refreshed, cache)
+        score, cache = map_where(
+            lambda agent, critic, c, k: self.scorer(learner, agent, critic, c, k),
+            ended,
+            (agents, critics, cache, jax.random.split(k_score, n)),
+            batch,
         )
+        return LevelScores(score=score, cache=cache)
 
     def next_tasks(
         self,
@@ -197,14 +190,7 @@ class PLR(AbstractCurriculum):
                 "curriculum.score(...) as `scores`."
             )
         n = ended.shape[0]
-        buf = state.buffer.record(
-            state.slot,
-            ended,
-            scores.score,
-            scores.antagonist_return,
-            scores.has_antagonist,
-            scores.max_return,
-        ).tick()
+        buf = state.buffer.record(state.slot, ended, scores.score, scores.cache).tick()
         # Fresh levels use `key` exactly as domain randomisation does.
         fresh_tasks = jax.vmap(self.levels.sample)(jax.random.split(key, n))
         k_decide, k_replay = jax.random.split(jax.random.fold_in(key, _PLR_STREAM))
@@ -222,7 +208,7 @@ class PLR(AbstractCurriculum):
         fresh = ended & ~replay
         f_idx = jnp.cumsum(fresh, dtype=jnp.int32) - 1
         fresh_slot = eviction_slots(buf, n)[jnp.clip(f_idx, 0, n - 1)]
-        buf = buf.insert(fresh_slot, fresh, fresh_tasks)
+        buf = buf.insert(fresh_slot, fresh, fresh_tasks, self.scorer.init_cache())
 
         slot = jnp.where(replay, replay_slot, jnp.where(fresh, fresh_slot, state.slot))
         new_tasks = select_tasks(
@@ -269,7 +255,7 @@ class Frozen(AbstractCurriculum):
     ``frozen``). The set is defined by a key in the state, so it costs no memory and is the
     same throughout a run (and after resuming it)."""
 
-    levels: LevelSet = eqx.field(static=True)
+    levels: AbstractTaskDistribution = eqx.field(static=True)
     buffer_size: int = eqx.field(static=True, default=4000)
 
     def __check_init__(self) -> None:
@@ -304,55 +290,3 @@ class Frozen(AbstractCurriculum):
     ) -> tuple[FrozenState, Task]:
         del scores
         return state, select_tasks(ended, self._draw(state, key, ended.shape[0]), tasks)
-
-
-def make_curriculum(
-    name: str,
-    levels: LevelSet,
-    *,
-    buffer_size: int = 4000,
-    p_replay: float = 0.5,
-    transform: str = "rank",
-    temperature: float = 1.0,
-    staleness_coeff: float = 0.3,
-    gamma: float = 0.99,
-    gae_lambda: float = 0.95,
-    episodes: int = 64,
-    score_batch: int | None = None,
-    num_agents: int | None = None,
-    has_critic: bool = True,
-) -> AbstractCurriculum:
-    """The curriculum called `name` (GROOVE's ``--score-function``: ``random``, ``frozen``,
-    ``pvl``, ``l1_value_loss``, ``maxmc`` or ``alg_regret``), checked against `num_agents`
-    and the meta-optimiser (`has_critic`) before anything compiles.
-
-    `gamma` and `gae_lambda` should be those the value critics are trained with; `episodes`
-    is the number of evaluation episodes of ``alg_regret``.
-    """
-    curriculum: AbstractCurriculum
-    if name == "random":
-        curriculum = DomainRandomisation(levels)
-    elif name == "frozen":
-        curriculum = Frozen(levels, buffer_size=buffer_size)
-    elif name in SCORE_NAMES:
-        if transform not in TRANSFORMS:
-            raise ValueError(
-                f"--score-transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}"
-            )
-        curriculum = PLR(
-            levels,
-            make_score(name, levels, gamma, gae_lambda, episodes),
-            buffer_size=buffer_size,
-            p_replay=p_replay,
-            transform=transform,  # pyright: ignore[reportArgumentType]
-            temperature=temperature,
-            staleness_coeff=staleness_coeff,
-            score_batch=score_batch,
-        )
-    else:
-        raise ValueError(
-            f"unknown --score-function {name!r}; choose one of {', '.join(CURRICULUM_NAMES)}"
-        )
-    if num_agents is not None:
-        curriculum.check(num_agents, has_critic)
-    return curriculum

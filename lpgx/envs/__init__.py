@@ -1,11 +1,14 @@
-"""Environments (layer 1): the LPG grid world, its level sets, and the environment interface."""
+"""Environments (layer 1): the environment and task-distribution interfaces, the LPG grid
+world and its level sets."""
 
 from ._base import AbstractEnvironment as AbstractEnvironment
+from ._base import AbstractTaskDistribution as AbstractTaskDistribution
+from ._base import ObsSpec as ObsSpec
+from ._base import Task as Task
 from ._gridworld import NUM_ACTIONS as NUM_ACTIONS
 from ._gridworld import EnvState as EnvState
 from ._gridworld import GridWorld as GridWorld
 from ._gridworld import Level as Level
-from ._gridworld import Task as Task
 from ._gridworld import place_in_free_cells as place_in_free_cells
 from ._levels import LEVEL_SET_NAMES as LEVEL_SET_NAMES
 from ._levels import LevelFamily as LevelFamily

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from .._typing import BoolScalar, FloatScalar, IntScalar, PRNGKeyArray
-from ._base import AbstractEnvironment
+from ._base import AbstractEnvironment, ObsSpec
 
-__all__ = ["NUM_ACTIONS", "EnvState", "GridWorld", "Level", "Task", "place_in_free_cells"]
+__all__ = ["NUM_ACTIONS", "EnvState", "GridWorld", "Level", "place_in_free_cells"]
 
 NUM_ACTIONS = 5
 # Actions: 0 up, 1 down, 2 left, 3 right, 4 no-op.
@@ -89,13 +89,6 @@ class Level(eqx.Module):
             obj_p_respawn=pad_to(self.obj_p_respawn, max_types),
             max_steps=self.max_steps,
         )
-
-
-class Task(eqx.Module):
-    """What a curriculum hands an agent: a level and a lifetime (number of agent updates)."""
-
-    level: Level
-    lifetime: Int[Array, ""]
 
 
 class EnvState(eqx.Module):
@@ -207,6 +200,12 @@ class GridWorld(AbstractEnvironment[Level, EnvState]):
     def index_obs(self) -> bool:
         """Whether observations are integer indices rather than float vectors."""
         return self.tabular and not self.time_feature
+
+    @property
+    def obs_spec(self) -> ObsSpec:
+        if self.index_obs:
+            return ObsSpec.index(self.obs_size)
+        return ObsSpec.vector(self.obs_size)
 
     def check_level(self, level: Level) -> None:
         """Raise if `level` is not padded to this environment's maxima."""

@@ -16,7 +16,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from .._typing import PRNGKeyArray
-from ._gridworld import GridWorld, Level, Task, place_in_free_cells
+from ._base import AbstractTaskDistribution, Task
+from ._gridworld import GridWorld, Level, place_in_free_cells
 
 __all__ = [
     "LEVEL_SET_NAMES",
@@ -227,18 +228,17 @@ def _sample_types(
 
 
 @dataclass(frozen=True)
-class LevelSet:
+class LevelSet(AbstractTaskDistribution[Level]):
     """A named, samplable set of tasks with fixed maxima, so its tasks stack and vmap.
 
     **Attributes:** ``eval_steps`` is the rollout length used to evaluate returns (the set's
-    longest episode); ``agent_hidden`` is ``()`` for the tabular agent, else the MLP widths.
+    longest episode).
     """
 
     name: str
     families: tuple[LevelFamily, ...]
     tabular: bool
     description: str
-    agent_hidden: tuple[int, ...] = ()
     max_grid_size: int = field(init=False)
     max_objects: int = field(init=False)
     max_types: int = field(init=False)
@@ -266,7 +266,7 @@ class LevelSet:
             time_feature=time_feature,
         )
 
-    def sample(self, key: PRNGKeyArray) -> Task:
+    def sample(self, key: PRNGKeyArray) -> Task[Level]:
         """Draw one task (jit- and vmap-able)."""
         maxima = (self.max_grid_size, self.max_objects, self.max_types)
         if len(self.families) == 1:
@@ -430,13 +430,11 @@ def _registry() -> dict[str, LevelSet]:
     )
 
     rand = _lpg_families(_RAND_LIFETIME, prefix="rand_")
-    mlp = (32,)
     for base in ("dense", "long"):
         sets[f"rand_{base}"] = LevelSet(
             f"rand_{base}",
             (rand[base],),
             tabular=False,
-            agent_hidden=mlp,
             description=f"`{base}` with random object respawn cells (non-tabular)",
         )
     extra = {
@@ -464,7 +462,6 @@ def _registry() -> dict[str, LevelSet]:
             name,
             (fam,),
             tabular=False,
-            agent_hidden=(32, 32, 32) if name == "rand_tiny" else mlp,
             description="non-tabular LPG level"
             if name != "rand_tiny"
             else "tiny non-tabular smoke-test level",
@@ -484,9 +481,7 @@ def _registry() -> dict[str, LevelSet]:
 
     def proc(name: str, lifetime: IntParam, tabular: bool = True, desc: str = "") -> None:
         fam = _procedural(name, (4, 10), (1, 5), 15, 100, (20, 750), lifetime)
-        sets[name] = LevelSet(
-            name, (fam,), tabular=tabular, description=desc, agent_hidden=() if tabular else mlp
-        )
+        sets[name] = LevelSet(name, (fam,), tabular=tabular, description=desc)
 
     proc("all", _MEDIUM_LIFETIME, desc="GROOVE's random tabular levels, lifetime 1000")
     proc("all_shortlife", _SHORT_LIFETIME, desc="`all` with lifetime 250")

@@ -24,7 +24,8 @@ lives in ``MetaState.opt_state``; ``MetaState.rule`` is always the current mean.
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import equinox as eqx
 import jax
@@ -35,15 +36,62 @@ from evosax.algorithms import Open_ES
 from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn
 from jaxtyping import Array, Bool, Float, Key, PyTree
 
-from .._tree import tree_select
+from .._tree import strided_merge, strided_split, tree_select
 from .._typing import PRNGKeyArray, Scalar
-from ..config import ESConfig
-from ..envs import LevelSet, Task
+from ..envs import AbstractTaskDistribution, Task
 from ..lifetime import AgentState, Learner, evaluate_return, train_lifetime
 from ..rules import AbstractUpdateRule
 from ._base import AbstractMetaOptimiser, MetaState
 
-__all__ = ["ESAgents", "EvolutionStrategy", "pairwise_fitness_shaping_fn"]
+__all__ = ["ESAgents", "ESConfig", "EvolutionStrategy", "pairwise_fitness_shaping_fn"]
+
+
+@dataclass(frozen=True)
+class ESConfig:
+    """Evolution strategy on a rule's arrays (TA-LPG's meta-optimiser, the reference's
+    ``--use_es``): OpenAI-ES with antithetic pairs that share a task, an initial agent and
+    environment keys; fitness is the mean return of an agent trained for its whole lifetime.
+
+    The learning rate decays ×``lrate_decay`` per generation down to ``lrate_limit``; σ does
+    the same with ``sigma_decay`` / ``sigma_limit`` (constant 0.1 by default, as in the
+    reference). ``b1`` is Adam's β₁ (the reference's evosax Adam uses 0.99). ``shaping`` is
+    ``"pairwise"`` (the reference: the better member of each pair scores 1, the other 0, ties go
+    to the −ε member) or ``"centered_rank"``. ``init="network"`` starts the ES mean at the
+    rule's normal initialisation (decision 7); ``"zeros"`` reproduces the reference.
+    """
+
+    learning_rate: float = 1e-2
+    lrate_decay: float = 0.999
+    lrate_limit: float = 1e-5
+    b1: float = 0.99
+    optimiser: Literal["sgd", "adam"] = "adam"
+    sigma_init: float = 0.1
+    sigma_decay: float = 1.0
+    sigma_limit: float = 0.1
+    num_eval_episodes: int = 64
+    shaping: Literal["pairwise", "centered_rank"] = "pairwise"
+    init: Literal["network", "zeros"] = "network"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.learning_rate <= 0 or self.lrate_limit < 0:
+            problems.append("learning_rate must be positive and lrate_limit non-negative")
+        if not 0 < self.lrate_decay <= 1 or not 0 < self.sigma_decay <= 1:
+            problems.append("lrate_decay and sigma_decay must lie in (0, 1]")
+        if self.sigma_init <= 0 or self.sigma_limit <= 0:
+            problems.append("sigma_init and sigma_limit must be positive")
+        if not 0 <= self.b1 < 1:
+            problems.append(f"b1 must lie in [0, 1), got {self.b1}")
+        if self.num_eval_episodes < 1:
+            problems.append("num_eval_episodes must be at least 1")
+        if self.optimiser not in ("sgd", "adam"):
+            problems.append(f"optimiser must be 'sgd' or 'adam', got {self.optimiser!r}")
+        if self.shaping not in ("pairwise", "centered_rank"):
+            problems.append(f"shaping must be 'pairwise' or 'centered_rank', got {self.shaping!r}")
+        if self.init not in ("network", "zeros"):
+            problems.append(f"init must be 'network' or 'zeros', got {self.init!r}")
+        if problems:
+            raise ValueError("invalid ES config: " + "; ".join(problems))
 
 
 def pairwise_fitness_shaping_fn(
@@ -71,22 +119,17 @@ _SHAPING: dict[str, Callable[..., Array]] = {
 }
 
 
+def _decay(init: float, rate: float, floor: float) -> optax.Schedule:
+    # ×rate per generation down to floor (evosax counts generations from 0).
+    return optax.exponential_decay(init, transition_steps=1, decay_rate=rate, end_value=floor)
+
+
 def _lr_schedule(config: ESConfig) -> optax.Schedule:
-    return optax.exponential_decay(
-        config.learning_rate,
-        transition_steps=1,
-        decay_rate=config.lrate_decay,
-        end_value=config.lrate_limit,
-    )
+    return _decay(config.learning_rate, config.lrate_decay, config.lrate_limit)
 
 
 def _sigma_schedule(config: ESConfig) -> optax.Schedule:
-    return optax.exponential_decay(
-        config.sigma_init,
-        transition_steps=1,
-        decay_rate=config.sigma_decay,
-        end_value=config.sigma_limit,
-    )
+    return _decay(config.sigma_init, config.sigma_decay, config.sigma_limit)
 
 
 @functools.lru_cache(maxsize=64)
@@ -137,7 +180,7 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
     **Arguments:**
 
     - ``learner``: how agents are built and trained.
-    - ``config``: the ES hyperparameters (`lpgx.config.ESConfig`).
+    - ``config``: the ES hyperparameters (`ESConfig`).
     - ``num_updates``: agent updates per candidate; pass the level set's ``max_lifetime``
       (shorter tasks stop updating at their own lifetime).
     - ``eval_steps``: rollout length of the fitness episodes; the level set's ``eval_steps``.
@@ -145,7 +188,7 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
       it must divide the population size ``2 × num_agents``.
 
     The number of agents (= tasks = antithetic pairs per generation) is that of the agents
-    given to `step`; the population is twice that. Use `for_level_set` to fill in
+    given to `step`; the population is twice that. Use `for_tasks` to fill in
     ``num_updates`` and ``eval_steps``.
     """
 
@@ -154,6 +197,7 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
     num_updates: int = eqx.field(static=True)
     eval_steps: int = eqx.field(static=True)
     num_mini_batches: int = eqx.field(static=True, default=1)
+    staggers_lifetimes: ClassVar[bool] = False  # every candidate lives a whole lifetime per step
 
     def __check_init__(self) -> None:
         if self.num_updates < 1 or self.eval_steps < 1 or self.num_mini_batches < 1:
@@ -163,9 +207,9 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
             )
 
     @staticmethod
-    def for_level_set(
+    def for_tasks(
         learner: Learner,
-        levels: LevelSet,
+        levels: AbstractTaskDistribution,
         config: ESConfig | None = None,
         num_mini_batches: int = 1,
     ) -> "EvolutionStrategy":
@@ -178,6 +222,22 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
             eval_steps=levels.eval_steps,
             num_mini_batches=num_mini_batches,
         )
+
+    def population_size(self, num_agents: int) -> int:
+        """Two candidates (an antithetic pair) per task."""
+        return 2 * num_agents
+
+    def env_steps_per_step(self, num_agents: int) -> int:
+        # Every candidate of every antithetic pair lives a whole lifetime, then is evaluated.
+        cfg = self.learner.config
+        per_candidate = (
+            self.num_updates * cfg.num_workers * cfg.rollout_len
+            + self.config.num_eval_episodes * self.eval_steps
+        )
+        return self.population_size(num_agents) * per_candidate
+
+    def agent_states(self, agents: ESAgents) -> AgentState:
+        return agents.agent
 
     # --- evosax plumbing -------------------------------------------------------------------
 
@@ -329,14 +389,8 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
 
         # Mini-batch j holds candidates j, j + m, j + 2m, … (strided, as in `MetaGradient`, so
         # that each mini-batch spans every device when the population axis is sharded).
-        def split(x: Array) -> Array:
-            return jnp.swapaxes(x.reshape(popsize // m, m, *x.shape[1:]), 0, 1)
-
-        def merge(x: Array) -> Array:
-            return jnp.swapaxes(x, 0, 1).reshape(popsize, *x.shape[2:])
-
-        _, out = jax.lax.scan(chunk, None, jax.tree.map(split, (population, agents, keys)))
-        return jax.tree.map(merge, out)
+        _, out = jax.lax.scan(chunk, None, strided_split((population, agents, keys), m))
+        return strided_merge(out)
 
     def generation(
         self, state: MetaState, agents: ESAgents, key: PRNGKeyArray

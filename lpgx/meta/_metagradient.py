@@ -8,7 +8,8 @@ gradient is averaged over agents (vmapped within a mini-batch, mini-batches scan
 to a global norm (decision 6) and applied with Adam.
 """
 
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 import equinox as eqx
 import jax
@@ -16,15 +17,44 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, PyTree
 
+from .._tree import strided_merge, strided_split
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet, Trajectory, make_net
-from ..config import MetaGradientConfig
 from ..envs import Task
 from ..lifetime import AgentState, Learner, agent_rollout, update_from_rollout
-from ..rules import AbstractUpdateRule, entropy, gae, normalise
+from ..rules import AbstractUpdateRule, gae, normalise
 from ._base import AbstractMetaOptimiser, MetaState
 
-__all__ = ["MetaAgent", "MetaGradient"]
+__all__ = ["MetaAgent", "MetaGradient", "MetaGradientConfig"]
+
+
+@dataclass(frozen=True)
+class MetaGradientConfig:
+    """Meta-gradient training of a rule: K differentiable agent updates, then an A2C-style
+    outer loss on a fresh rollout with a trained value critic (decision 1), the rule's own
+    regularisers, global-norm clipping (decision 6) and Adam."""
+
+    num_agent_updates: int = 5
+    """K: differentiable agent updates per meta-step."""
+    learning_rate: float = 1e-4
+    """Adam learning rate on the rule's parameters."""
+    max_grad_norm: float = 0.5
+    """Global-norm clip of the meta-gradient."""
+    gamma: float = 0.99
+    """Discount of the value critic's GAE (outer advantages and critic targets)."""
+    gae_lambda: float = 0.95
+    """λ of the value critic's GAE."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.num_agent_updates < 1:
+            problems.append(f"num_agent_updates must be at least 1, got {self.num_agent_updates}")
+        if not self.learning_rate > 0 or not self.max_grad_norm > 0:
+            problems.append("learning_rate and max_grad_norm must be positive")
+        if not (0.0 <= self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0):
+            problems.append(f"gamma and gae_lambda must lie in [0, 1]; got {self}")
+        if problems:
+            raise ValueError("invalid meta-gradient config: " + "; ".join(problems))
 
 
 class MetaAgent(eqx.Module):
@@ -55,6 +85,21 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
     learner: Learner
     config: MetaGradientConfig = eqx.field(static=True)
     num_mini_batches: int = eqx.field(static=True, default=1)
+    trains_critics: ClassVar[bool] = True
+
+    def __check_init__(self) -> None:
+        if self.num_mini_batches < 1:
+            raise ValueError(f"num_mini_batches must be at least 1, got {self.num_mini_batches}")
+
+    def env_steps_per_step(self, num_agents: int) -> int:
+        cfg = self.learner.config
+        return num_agents * (self.config.num_agent_updates + 1) * cfg.num_workers * cfg.rollout_len
+
+    def agent_states(self, agents: MetaAgent) -> AgentState:
+        return agents.agent
+
+    def critics(self, agents: MetaAgent) -> TabularNet | MLPNet:
+        return agents.critic
 
     def _optimiser(self) -> optax.GradientTransformation:
         return optax.chain(
@@ -81,9 +126,7 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
         def one(k: PRNGKeyArray, task: Task) -> MetaAgent:
             k_agent, k_critic = jax.random.split(k)
             agent = self.learner.init(k_agent, task, rule)
-            critic = make_net(
-                self.learner.env.obs_size, 1, self.learner.config.hidden, key=k_critic
-            )
+            critic = make_net(self.learner.obs_size, 1, self.learner.hidden, key=k_critic)
             return MetaAgent(
                 agent=agent,
                 critic=critic,
@@ -129,14 +172,7 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
             a, critic, critic_opt = carry
             env_state, obs, traj = agent_rollout(self.learner, a, k)
             a, m = update_from_rollout(self.learner, rule, a, traj, env_state, obs)
-            # Entropies of the updated policy and prediction on the rollout's states.
-            logits, y_logits = jax.vmap(jax.vmap(a.params))(traj.obs)
-            reg = (
-                -cfg.policy_entropy_coeff * jnp.mean(entropy(logits))
-                - cfg.y_entropy_coeff * jnp.mean(entropy(y_logits))
-                + cfg.policy_l2_coeff * m.get("pi_hat_l2", jnp.zeros(()))
-                + cfg.y_l2_coeff * m.get("y_hat_l2", jnp.zeros(()))
-            )
+            reg = rule.meta_regulariser(a.params, traj, m)
             critic, critic_opt, value_loss = self._critic_step(critic, critic_opt, sg(traj))
             m = {**m, "regulariser": reg, "value_loss": value_loss}
             return (a, critic, critic_opt), m
@@ -191,14 +227,6 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
             )
             return jnp.sum(losses), (new, metrics)
 
-        # Mini-batch j holds agents j, j + m, j + 2m, …: strided, so that when the agent axis
-        # is sharded in contiguous blocks every mini-batch spans every device.
-        def split(x: Array) -> Array:
-            return jnp.swapaxes(x.reshape(num_agents // m, m, *x.shape[1:]), 0, 1)
-
-        def merge(x: Array) -> Array:
-            return jnp.swapaxes(x, 0, 1).reshape(num_agents, *x.shape[2:])
-
         def mini_batch(
             acc: PyTree, inp: tuple[MetaAgent, Array]
         ) -> tuple[PyTree, tuple[MetaAgent, dict[str, Array]]]:
@@ -209,10 +237,12 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
         grads, (new_agents, metrics) = jax.lax.scan(
             mini_batch,
             zeros,
-            (jax.tree.map(split, agents), split(jax.random.split(key, num_agents))),
+            # Mini-batch j holds agents j, j + m, j + 2m, … (strided: when the agent axis is
+            # sharded in contiguous blocks every mini-batch spans every device).
+            strided_split((agents, jax.random.split(key, num_agents)), m),
         )
         grads = jax.tree.map(lambda g: g / num_agents, grads)
-        new_agents = jax.tree.map(merge, new_agents)
+        new_agents = strided_merge(new_agents)
         return grads, new_agents, {k: jnp.mean(v) for k, v in metrics.items()}
 
     def step(

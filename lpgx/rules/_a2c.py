@@ -1,5 +1,6 @@
 """A2C: the hand-designed baseline rule and GROOVE's antagonist."""
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import equinox as eqx
@@ -8,11 +9,27 @@ import jax.numpy as jnp
 
 from .._typing import Scalar
 from ..agents import Agent, Trajectory
-from ..config import A2CConfig
 from ._base import AbstractUpdateRule, LifetimeContext
 from ._returns import entropy, gae, normalise
 
-__all__ = ["A2C"]
+__all__ = ["A2C", "A2CConfig"]
+
+
+@dataclass(frozen=True)
+class A2CConfig:
+    """The hand-designed A2C rule (GROOVE's antagonist and baseline)."""
+
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    entropy_coeff: float = 0.01
+    value_coeff: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0):
+            raise ValueError(
+                f"A2C's gamma and gae_lambda must lie in [0, 1], got {self.gamma} and "
+                f"{self.gae_lambda}"
+            )
 
 
 class A2C(AbstractUpdateRule):

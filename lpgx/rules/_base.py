@@ -3,6 +3,7 @@
 import abc
 
 import equinox as eqx
+import jax.numpy as jnp
 from jaxtyping import Array, Int
 
 from .._typing import Scalar
@@ -41,3 +42,12 @@ class AbstractUpdateRule(eqx.Module):
         self, agent: Agent, traj: Trajectory, ctx: LifetimeContext
     ) -> tuple[Scalar, dict[str, Scalar]]:
         """The loss the agent minimises on `traj`, and named scalar diagnostics."""
+
+    def meta_regulariser(
+        self, agent: Agent, traj: Trajectory, diagnostics: dict[str, Scalar]
+    ) -> Scalar:
+        """A term a meta-gradient adds to its outer loss after each agent update (the LPG's
+        entropy and L2 regularisers), given the updated `agent`, the update's `traj` and the
+        `agent_loss` `diagnostics` of that update. The default adds nothing."""
+        del agent, traj, diagnostics
+        return jnp.zeros(())

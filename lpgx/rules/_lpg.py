@@ -10,6 +10,7 @@ sees how earlier updates changed them (the reference stop-gradients them instead
 its meta-gradient differ from the true derivative once K > 1).
 """
 
+from dataclasses import dataclass
 from typing import Literal
 
 import equinox as eqx
@@ -22,7 +23,7 @@ from ..agents import Agent, Trajectory
 from ._base import AbstractUpdateRule, LifetimeContext
 from ._returns import entropy
 
-__all__ = ["LPG"]
+__all__ = ["LPG", "LPGConfig"]
 
 _lecun = jax.nn.initializers.lecun_normal()
 _orthogonal = jax.nn.initializers.orthogonal()
@@ -56,6 +57,45 @@ def _init_recurrent(
     return cell
 
 
+@dataclass(frozen=True)
+class LPGConfig:
+    """The LPG network (reference defaults: backward GRU of 256 units, y of size 8) and the
+    regularisers a meta-gradient adds to its outer loss (the LPG paper's β₀…β₃)."""
+
+    y_size: int = 8
+    hidden: int = 256
+    core: Literal["gru", "lstm"] = "gru"
+    embedding_width: int = 16
+    lifetime_conditioning: bool = False
+    gamma: float = 0.99
+    y_coeff: float = 0.5
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    policy_entropy_coeff: float = 5e-2
+    y_entropy_coeff: float = 1e-3
+    policy_l2_coeff: float = 5e-3
+    y_l2_coeff: float = 1e-3
+
+    def __post_init__(self) -> None:
+        problems = []
+        if min(self.y_size, self.hidden, self.embedding_width) < 1:
+            problems.append(
+                "y_size, hidden and embedding_width must be at least 1, got "
+                f"{self.y_size}, {self.hidden} and {self.embedding_width}"
+            )
+        if self.core not in ("gru", "lstm"):
+            problems.append(f"core must be gru or lstm, got {self.core!r}")
+        if self.dtype not in ("float32", "bfloat16"):
+            problems.append(f"dtype must be float32 or bfloat16, got {self.dtype!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            problems.append(f"gamma must lie in [0, 1], got {self.gamma}")
+        if problems:
+            raise ValueError("invalid LPG config: " + "; ".join(problems))
+
+    def build(self, key: PRNGKeyArray) -> "LPG":
+        """A freshly initialised LPG with these settings."""
+        return LPG(key=key, **{f: getattr(self, f) for f in self.__dataclass_fields__})
+
+
 class LPG(AbstractUpdateRule):
     """The LPG update rule; its arrays (φ, the recurrent core, the heads) are η.
 
@@ -63,7 +103,9 @@ class LPG(AbstractUpdateRule):
     recurrent width (256); ``core`` — ``"gru"`` (reference) or ``"lstm"`` (paper);
     ``embedding_width`` — φ's hidden width (16); ``lifetime_conditioning`` — TA-LPG inputs
     ``n/N`` and ``log N``; ``gamma`` — the discount fed to the LPG (decision 9);
-    ``y_coeff`` — α_y, the KL weight (0.5); ``dtype`` — compute dtype of the recurrent core
+    ``y_coeff`` — α_y, the KL weight (0.5); ``policy_entropy_coeff``, ``y_entropy_coeff``,
+    ``policy_l2_coeff``, ``y_l2_coeff`` — β₀…β₃ of `meta_regulariser`; ``dtype`` — compute
+    dtype of the recurrent core
     (a GPU speed knob): ``"float32"`` (reference) runs it in the parameters' own dtype, with
     no casts; ``"bfloat16"`` casts the core's inputs, weights and carry to bfloat16 for the
     scan over time and its outputs back to the inputs' dtype before the heads. The parameters
@@ -80,6 +122,10 @@ class LPG(AbstractUpdateRule):
     gamma: float = eqx.field(static=True)
     y_coeff: float = eqx.field(static=True)
     dtype: Literal["float32", "bfloat16"] = eqx.field(static=True)
+    policy_entropy_coeff: float = eqx.field(static=True)
+    y_entropy_coeff: float = eqx.field(static=True)
+    policy_l2_coeff: float = eqx.field(static=True)
+    y_l2_coeff: float = eqx.field(static=True)
 
     def __init__(
         self,
@@ -93,6 +139,10 @@ class LPG(AbstractUpdateRule):
         gamma: float = 0.99,
         y_coeff: float = 0.5,
         dtype: Literal["float32", "bfloat16"] = "float32",
+        policy_entropy_coeff: float = 5e-2,
+        y_entropy_coeff: float = 1e-3,
+        policy_l2_coeff: float = 5e-3,
+        y_l2_coeff: float = 1e-3,
     ):
         if core not in ("gru", "lstm"):
             raise ValueError(f"core must be 'gru' or 'lstm', got {core!r}")
@@ -123,6 +173,10 @@ class LPG(AbstractUpdateRule):
         self.gamma = gamma
         self.y_coeff = y_coeff
         self.dtype = dtype
+        self.policy_entropy_coeff = policy_entropy_coeff
+        self.y_entropy_coeff = y_entropy_coeff
+        self.policy_l2_coeff = policy_l2_coeff
+        self.y_l2_coeff = y_l2_coeff
 
     @property
     def y_size(self) -> int:
@@ -232,3 +286,16 @@ class LPG(AbstractUpdateRule):
             "policy_entropy": jnp.mean(entropy(logits[:-1])),
             "y_entropy": jnp.mean(entropy(y_logits[:-1])),
         }
+
+    def meta_regulariser(
+        self, agent: Agent, traj: Trajectory, diagnostics: dict[str, Scalar]
+    ) -> Scalar:
+        """−β₀·H(π) − β₁·H(y) of the updated agent on the update's states, plus
+        β₂·mean(π̂²) + β₃·mean(Σŷ²) of the update (the LPG paper's regularisers)."""
+        logits, y_logits = jax.vmap(jax.vmap(agent))(traj.obs)
+        return (
+            -self.policy_entropy_coeff * jnp.mean(entropy(logits))
+            - self.y_entropy_coeff * jnp.mean(entropy(y_logits))
+            + self.policy_l2_coeff * diagnostics["pi_hat_l2"]
+            + self.y_l2_coeff * diagnostics["y_hat_l2"]
+        )

@@ -1,0 +1,234 @@
+"""The pure meta-training machinery (layer 6): a rule, a meta-optimiser and a curriculum,
+composed without ever asking which.
+
+`Trainer` holds the three parts and the run's sizes; `Trainer.meta_step` is one meta-step
+(the meta-optimiser's step, then scores and new tasks for the agents whose lifetime ended) and
+`Trainer.run_chunk` a `lax.scan` over ``chunk_size`` of them, the unit that is compiled once and
+called between host-side work. The host loop, run directory and checkpoints live in
+`lpgx.train`; names and flags become a `Trainer` in `lpgx.compose`.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+from jaxtyping import Array, Int, PyTree, UInt32
+
+from ._tree import tree_select
+from ._typing import PRNGKeyArray, Scalar
+from .curriculum import AbstractCurriculum, stagger_lifetimes
+from .envs import AbstractTaskDistribution
+from .evaluate import EvalResult, evaluate_rule, held_out_key
+from .lifetime import Learner
+from .meta import AbstractMetaOptimiser, MetaState
+from .rules import AbstractUpdateRule
+from .sharding import agent_mesh, check_divisible, replicate, shard_agents
+
+__all__ = ["TrainState", "Trainer"]
+
+
+class TrainState(eqx.Module):
+    """Everything a run carries between meta-steps (and writes to a checkpoint)."""
+
+    meta: MetaState
+    agents: PyTree
+    curriculum: PyTree
+    key: UInt32[Array, " key"]
+    step: Int[Array, ""]
+
+
+class Trainer(eqx.Module):
+    """Meta-trains the rule made by ``init_rule`` with ``meta_opt`` on tasks from
+    ``curriculum``.
+
+    **Arguments:**
+
+    - ``tasks``: the task distribution (held-out evaluation tasks come from it).
+    - ``init_rule``: ``key -> rule``, the rule at the start of the run (its inexact arrays are
+      what is meta-learned; e.g. `lpgx.LPGConfig.build`).
+    - ``meta_opt``: any `AbstractMetaOptimiser`; ``curriculum``: any `AbstractCurriculum`.
+    - ``num_agents``: tasks (agents, or ES antithetic pairs) trained at once.
+    - ``train_steps``: meta-steps of the run; ``chunk_size``: meta-steps per compiled chunk.
+    - ``seed``: the whole run (rule, tasks, agents) is reproducible from it.
+    - ``stagger``: draw first lifetimes uniformly in ``[1, N]`` where the meta-optimiser's
+      agents live across steps, so a population started together does not reset together.
+    - ``eval_agents`` / ``eval_episodes``: size of the held-out evaluation (`evaluate`).
+
+    Everything is checked when the trainer is built, before anything compiles.
+    """
+
+    tasks: AbstractTaskDistribution = eqx.field(static=True)
+    init_rule: Callable[[PRNGKeyArray], AbstractUpdateRule] = eqx.field(static=True)
+    meta_opt: AbstractMetaOptimiser[Any]
+    curriculum: AbstractCurriculum
+    num_agents: int = eqx.field(static=True)
+    train_steps: int = eqx.field(static=True)
+    chunk_size: int = eqx.field(static=True, default=25)
+    seed: int = eqx.field(static=True, default=0)
+    stagger: bool = eqx.field(static=True, default=True)
+    eval_agents: int = eqx.field(static=True, default=32)
+    eval_episodes: int = eqx.field(static=True, default=16)
+
+    def __check_init__(self) -> None:
+        sizes = {
+            "num_agents": self.num_agents,
+            "train_steps": self.train_steps,
+            "chunk_size": self.chunk_size,
+            "eval_agents": self.eval_agents,
+            "eval_episodes": self.eval_episodes,
+        }
+        bad = [
+            f"--{k.replace('_', '-')} must be at least 1, got {v}"
+            for k, v in sizes.items()
+            if v < 1
+        ]
+        if bad:
+            raise ValueError("invalid training config: " + "; ".join(bad))
+        population = self.meta_opt.population_size(self.num_agents)
+        if population % self.meta_opt.num_mini_batches:
+            raise ValueError(
+                f"the population of {population} (from --num-agents {self.num_agents}) is not "
+                f"divisible by --num-mini-batches {self.meta_opt.num_mini_batches}; pick a "
+                "number of mini-batches that divides it"
+            )
+        self.curriculum.check(self.num_agents, self.meta_opt.trains_critics)
+        rule = eqx.filter_eval_shape(self.init_rule, jax.random.key(0))
+        leaves = [x for x in jax.tree.leaves(rule) if isinstance(x, jax.ShapeDtypeStruct)]
+        inexact = [x for x in leaves if jnp.issubdtype(x.dtype, jnp.inexact)]
+        if not inexact:
+            raise ValueError(
+                f"{type(rule).__name__} has no meta-parameters to learn (no inexact arrays); "
+                "meta-train a rule with parameters (--rule lpg), or evaluate this one instead"
+            )
+
+    @property
+    def learner(self) -> Learner:
+        return self.meta_opt.learner
+
+    @property
+    def env_steps_per_meta_step(self) -> int:
+        return self.meta_opt.env_steps_per_step(self.num_agents)
+
+    def _keys(self) -> tuple[PRNGKeyArray, PRNGKeyArray]:
+        k_rule, k_rest = jax.random.split(jax.random.key(self.seed))
+        return k_rule, k_rest
+
+    def initial_rule(self) -> AbstractUpdateRule:
+        """The rule at the start of the run (compiled once: eager initialisers are slow)."""
+        return eqx.filter_jit(self.init_rule)(self._keys()[0])
+
+    def init(self) -> TrainState:
+        return eqx.filter_jit(self._init)()
+
+    def _init(self) -> TrainState:
+        rule = self.init_rule(self._keys()[0])
+        k_meta, k_curr, k_stagger, k_agents, k_loop = jax.random.split(self._keys()[1], 5)
+        meta = self.meta_opt.init(rule, k_meta)
+        curriculum, tasks = self.curriculum.init(k_curr, self.num_agents)
+        if self.stagger and self.meta_opt.staggers_lifetimes:
+            tasks = stagger_lifetimes(k_stagger, tasks)
+        agents = self.meta_opt.init_agents(k_agents, tasks, rule)
+        return TrainState(
+            meta=meta,
+            agents=agents,
+            curriculum=curriculum,
+            key=jax.random.key_data(k_loop),
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def meta_step(self, state: TrainState) -> tuple[TrainState, dict[str, Scalar]]:
+        """One meta-step, then new tasks and fresh agents where lifetimes ended."""
+        key = jax.random.wrap_key_data(state.key)
+        key, k_step, k_tasks, k_agents = jax.random.split(key, 4)
+        meta, agents, metrics = self.meta_opt.step(state.meta, state.agents, k_step)
+        ended = self.meta_opt.ended(agents)
+        # Levels are scored when their agent's lifetime ends (nothing is computed otherwise).
+        scores = self.curriculum.score(
+            state.curriculum,
+            jax.random.fold_in(k_tasks, 1),
+            self.learner,
+            self.meta_opt.agent_states(agents),
+            self.meta_opt.critics(agents),
+            ended,
+        )
+        curriculum, tasks = self.curriculum.next_tasks(
+            state.curriculum, k_tasks, self.meta_opt.tasks(agents), ended, scores
+        )
+        metrics = {**metrics, **self.curriculum.metrics(curriculum)}
+        fresh = self.meta_opt.init_agents(k_agents, tasks, meta.rule)
+        agents = tree_select(ended, fresh, agents)
+        metrics = {
+            **metrics,
+            "ended_lifetimes": jnp.sum(ended, dtype=jnp.int32).astype(jnp.float32),
+        }
+        new_state = TrainState(
+            meta=meta,
+            agents=agents,
+            curriculum=curriculum,
+            key=jax.random.key_data(key),
+            step=state.step + 1,
+        )
+        return new_state, metrics
+
+    def run_chunk(self, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
+        """`chunk_size` meta-steps in one `lax.scan`; steps past ``train_steps`` are skipped
+        (their metrics are marked ``valid = 0``), so every chunk has the same shape."""
+        # The state holds non-array leaves (e.g. activation functions): only arrays are carried.
+        dynamic, static = eqx.partition(state, eqx.is_array)
+        metric_shapes = eqx.filter_eval_shape(lambda s: self.meta_step(s)[1], state)
+
+        def run(d: PyTree) -> tuple[PyTree, dict[str, Array]]:
+            s, m = self.meta_step(eqx.combine(d, static))
+            return eqx.filter(s, eqx.is_array), {**m, "valid": jnp.ones((), jnp.float32)}
+
+        def skip(d: PyTree) -> tuple[PyTree, dict[str, Array]]:
+            zeros = {k: jnp.zeros(v.shape, v.dtype) for k, v in metric_shapes.items()}
+            return d, {**zeros, "valid": jnp.zeros((), jnp.float32)}
+
+        def body(d: PyTree, _: None) -> tuple[PyTree, dict[str, Array]]:
+            return jax.lax.cond(d.step < self.train_steps, run, skip, d)
+
+        dynamic, metrics = jax.lax.scan(body, dynamic, None, length=self.chunk_size)
+        return eqx.combine(dynamic, static), metrics
+
+    def mesh(self, num_devices: int | None = None) -> Mesh:
+        """The ``"agents"`` mesh over `num_devices` devices (default: all), checked before
+        compiling: the agents, and each mini-batch of the population, must split evenly."""
+        mesh = agent_mesh(num_devices)
+        population = self.meta_opt.population_size(self.num_agents)
+        check_divisible(
+            self.num_agents,
+            self.meta_opt.num_mini_batches,
+            mesh,
+            None if population == self.num_agents else population,
+        )
+        return mesh
+
+    def shard(self, state: TrainState, mesh: Mesh) -> TrainState:
+        """`state` placed on `mesh`: the agents split along the agent axis, everything else
+        (rule, optimiser and curriculum states, key, step) replicated."""
+        # Each part is placed once: the agents are never copied whole onto every device.
+        return TrainState(
+            meta=replicate(state.meta, mesh),
+            agents=shard_agents(state.agents, mesh),
+            curriculum=replicate(state.curriculum, mesh),
+            key=replicate(state.key, mesh),
+            step=replicate(state.step, mesh),
+        )
+
+    def evaluate(self, rule: AbstractUpdateRule) -> EvalResult:
+        """Fresh agents trained by `rule` on held-out tasks (same tasks for every rule)."""
+        return _evaluate_rule_jit(
+            self.learner,
+            rule,
+            self.tasks,
+            held_out_key(self.seed),
+            self.eval_agents,
+            self.eval_episodes,
+        )
+
+
+_evaluate_rule_jit = eqx.filter_jit(evaluate_rule)
