@@ -186,7 +186,7 @@ def measure(
     n_updates = level_set.max_lifetime if num_updates is None else num_updates
     if n_updates < 0:
         raise ValueError(f"num_updates must be non-negative, got {n_updates}")
-    learner = Learner.for_level_set(level_set, num_workers=workers, rollout_len=rollout_len)
+    learner = Learner.for_tasks(level_set, num_workers=workers, rollout_len=rollout_len)
     # Order-independent keys: each level set's stream depends on the seed and its name.
     key = jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
 

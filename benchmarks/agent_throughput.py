@@ -147,7 +147,7 @@ def measure(
     mesh = agent_mesh(devices)
     check_divisible(num_agents, 1, mesh)
     level_set = get_level_set(name)
-    learner = Learner.for_level_set(level_set, num_workers=workers, rollout_len=rollout_len)
+    learner = Learner.for_tasks(level_set, num_workers=workers, rollout_len=rollout_len)
     rule = A2C()
     k_init, k_run = jax.random.split(jax.random.key(seed))
     agents = shard_agents(init_agents(level_set, learner, rule, num_agents, k_init), mesh)

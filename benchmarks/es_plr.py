@@ -21,7 +21,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from lpgx.config import TrainConfig
+from lpgx.compose import TrainConfig
 from lpgx.sharding import replicate, shard_agents
 
 from .common import Timing, time_compiled
@@ -124,24 +124,21 @@ def _finite(metrics: dict[str, Any], what: str) -> dict[str, float]:
 
 def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
     """Compile one ES generation (`EvolutionStrategy.step`) and time it; returns the record."""
+    from lpgx.compose import build_trainer  # deferred: `--help` stays fast
     from lpgx.meta import EvolutionStrategy
-    from lpgx.train import Trainer  # deferred: `--help` stays fast
 
     start = time.perf_counter()
     config = c.train_config(seed)
-    trainer = Trainer.from_config(config)
-    mesh = trainer.mesh()  # the pairs and each mini-batch divide by the devices
-    levels = trainer.levels
+    trainer = build_trainer(config)
+    mesh = trainer.mesh(config.devices)  # the pairs and each mini-batch divide by the devices
+    levels = trainer.tasks
     num_updates = levels.max_lifetime if c.num_updates is None else c.num_updates
     if num_updates < 1:
         raise ValueError(f"num_updates must be at least 1, got {num_updates}")
     num_updates = min(num_updates, levels.max_lifetime)
-    es = EvolutionStrategy(
-        learner=trainer.learner,
-        config=config.es(),
-        num_updates=num_updates,
-        eval_steps=levels.eval_steps,
-        num_mini_batches=1,
+    assert isinstance(trainer.meta_opt, EvolutionStrategy)
+    es = eqx.tree_at(
+        lambda e: (e.num_updates, e.num_mini_batches), trainer.meta_opt, (num_updates, 1)
     )
     k_rule, k_meta, k_tasks, k_agents, k_step = jax.random.split(jax.random.key(seed), 5)
 
@@ -163,8 +160,7 @@ def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
         return eqx.filter((meta, agents), eqx.is_array), metrics
 
     timing, (_, metrics) = time_compiled(step, dynamic, k_step, repeats=c.repeats)
-    per_candidate = num_updates * c.workers * c.rollout_len + c.eval_episodes * es.eval_steps
-    env_steps = 2 * c.pairs * per_candidate
+    env_steps = es.env_steps_per_step(c.pairs)
     return {
         "config": {
             **asdict(c),
@@ -186,10 +182,11 @@ def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
 
 
 def _time_chunk(c: PLRBench, seed: int, score_function: str) -> dict[str, Any]:
-    from lpgx.train import Trainer
+    from lpgx.compose import build_trainer
 
-    trainer = Trainer.from_config(c.train_config(seed, score_function))
-    mesh = trainer.mesh()
+    config = c.train_config(seed, score_function)
+    trainer = build_trainer(config)
+    mesh = trainer.mesh(config.devices)
     state = trainer.shard(eqx.filter_jit(trainer.init)(), mesh)
     jax.block_until_ready(state)
     dynamic, static = eqx.partition(state, eqx.is_array)

@@ -28,7 +28,7 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
-from lpgx.config import TrainConfig
+from lpgx.compose import TrainConfig
 from lpgx.sharding import (
     agent_mesh,
     check_divisible,
@@ -182,16 +182,16 @@ class Prepared:
             raise ValueError(f"task_pool must be at least 1, got {config.task_pool}")
         self.config = config
         train_config = config.train_config()  # validates the sizes before anything compiles
-        from lpgx.train import Trainer  # deferred: `--help` stays fast
+        from lpgx.compose import build_trainer  # deferred: `--help` stays fast
 
         start = time.perf_counter()
-        self.trainer = Trainer.from_config(train_config)
+        self.trainer = build_trainer(train_config)
         k_rule, k_meta, k_tasks, self._k_agents, self._k_step = jax.random.split(
             jax.random.key(config.seed), 5
         )
         rule = _init_rule(self.trainer, k_rule)
         self.meta = self.trainer.meta_opt.init(rule, k_meta)
-        self.pool = _sample_tasks(self.trainer.levels, jax.random.split(k_tasks, config.task_pool))
+        self.pool = _sample_tasks(self.trainer.tasks, jax.random.split(k_tasks, config.task_pool))
         jax.block_until_ready((self.meta, self.pool))
         self.init_s = time.perf_counter() - start
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import jax
 
-from lpgx.sharding import peak_memory_bytes
+from lpgx.sharding import agent_mesh, peak_memory_bytes
 
 from . import agent_throughput, env_throughput, es_plr, meta_step
 from .common import environment_info
@@ -210,22 +210,9 @@ def device_info(device_count: int) -> dict[str, Any]:
 
 
 def validate_devices(devices: int | None) -> int:
-    """The number of devices to use: all by default, else `devices` if there are that many.
-
-    Raises `ValueError` naming the fix otherwise.
-    """
-    available = jax.devices()
-    if devices is None:
-        return len(available)
-    if not 1 <= devices <= len(available):
-        names = ", ".join(str(d) for d in available)
-        raise ValueError(
-            f"--devices {devices}: this process sees {len(available)} device(s) ({names}); "
-            f"pass a number from 1 to {len(available)}, or leave --devices out to use all. "
-            "(For several CPU devices, set XLA_FLAGS=--xla_force_host_platform_device_count=N "
-            "before starting.)"
-        )
-    return devices
+    """The number of devices to use: all by default, else `devices` if there are that many
+    (`lpgx.sharding.agent_mesh` raises a `ValueError` naming the fix otherwise)."""
+    return int(agent_mesh(devices).devices.size)
 
 
 def _largest_divisor(counts: Iterable[int], limit: int) -> int:

@@ -36,7 +36,7 @@ def agent_mesh(num_devices: int | None = None) -> Mesh:
     if not 1 <= n <= len(devices):
         raise ValueError(
             f"--devices {n} is not available: this process sees {len(devices)} "
-            f"{devices[0].platform} device(s); pass a number between 1 and {len(devices)}, or "
+            f"{devices[0].platform} device(s); pass a number from 1 to {len(devices)}, or "
             "leave --devices out to use all. (For several CPU devices, set "
             "XLA_FLAGS=--xla_force_host_platform_device_count=N before starting.)"
         )

@@ -13,10 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from lpgx._tree import map_where
 from lpgx.agents import make_net
+from lpgx.compose import TrainConfig, make_curriculum
 from lpgx.curriculum import (
     PLR,
     AlgorithmicRegret,
+    AntagonistCache,
     DomainRandomisation,
     Frozen,
     L1ValueLoss,
@@ -24,8 +27,6 @@ from lpgx.curriculum import (
     LevelScores,
     MaxMC,
     PositiveValueLoss,
-    make_curriculum,
-    map_where,
     replay_distribution,
     sample_replay,
     train_antagonist,
@@ -84,13 +85,7 @@ def _plr(transform: str = "rank", p_replay: float = 0.7, staleness: float = 0.3)
 
 
 def _given_scores(score: jax.Array) -> LevelScores:
-    zeros = jnp.zeros_like(score)
-    return LevelScores(
-        score=score,
-        antagonist_return=zeros,
-        has_antagonist=jnp.zeros(score.shape, bool),
-        max_return=zeros,
-    )
+    return LevelScores(score=score)
 
 
 @eqx.filter_jit
@@ -338,7 +333,7 @@ def _map_where_jit(mask: jax.Array, xs: jax.Array, batch: int) -> jax.Array:
 
 # --- Scores --------------------------------------------------------------------------------
 
-SMALL = Learner.for_level_set(LEVELS, num_workers=4, rollout_len=5)
+SMALL = Learner.for_tasks(LEVELS, num_workers=4, rollout_len=5)
 
 
 @eqx.filter_jit
@@ -348,10 +343,9 @@ def _critic_scores(key: jax.Array) -> tuple:
     agent = SMALL.init(k_agent, task, A2C())
     critic = make_net(SMALL.env.obs_size, 1, (), key=k_critic)
     cached = jnp.asarray(0.5, jnp.float32)
-    nothing = jnp.zeros((), jnp.float32)
-    pvl = PositiveValueLoss()(SMALL, agent, critic, nothing, cached, k_score)
-    l1 = L1ValueLoss()(SMALL, agent, critic, nothing, cached, k_score)
-    maxmc = MaxMC()(SMALL, agent, critic, nothing, cached, k_score)
+    pvl = PositiveValueLoss()(SMALL, agent, critic, cached, k_score)
+    l1 = L1ValueLoss()(SMALL, agent, critic, cached, k_score)
+    maxmc = MaxMC()(SMALL, agent, critic, cached, k_score)
     # By hand from the same rollout.
     _, _, traj = agent_rollout(SMALL, agent, k_score)
     value = jax.vmap(jax.vmap(critic))(traj.all_obs())[..., 0]
@@ -373,7 +367,7 @@ def test_value_scores(seed: int) -> None:
     np.testing.assert_allclose(l1[0], e_l1, rtol=1e-6)
     np.testing.assert_allclose(maxmc, (e_maxmc, best), rtol=1e-6)
     assert 0 <= pvl[0] <= l1[0]
-    assert pvl[1] == 0.5 and l1[1] == 0.5  # max return passes through
+    assert pvl[1] == 0.5 and l1[1] == 0.5  # a cache passes through scores that keep none
 
 
 @eqx.filter_jit
@@ -388,9 +382,8 @@ def _plr_scores(key: jax.Array, ended: jax.Array) -> tuple:
     scores = plr.score(state, k_score, SMALL, agents, critics, ended)
     # Directly, with the key each agent gets inside `score`.
     keys = jax.random.split(jax.random.split(k_score)[1], N)
-    max_return = state.buffer.max_return[state.slot]
-    direct = jax.vmap(lambda a, c, m, k: PositiveValueLoss()(SMALL, a, c, jnp.zeros(()), m, k)[0])(
-        agents, critics, max_return, keys
+    direct = jax.vmap(lambda a, c, k: PositiveValueLoss()(SMALL, a, c, None, k)[0])(
+        agents, critics, keys
     )
     return scores.score, direct
 
@@ -404,13 +397,18 @@ def test_plr_scores_only_ended_agents(seed: int, ended: np.ndarray) -> None:
 
 def test_scores_without_critics_are_rejected_with_the_fix() -> None:
     fix = "use alg_regret or a domain-randomisation curriculum with ES"
+
+    def make(name: str, **flags: object) -> object:
+        config = TrainConfig(score_function=name, buffer_size=SIZE, **flags)  # type: ignore[arg-type]
+        return make_curriculum(config, LEVELS)
+
     for name in ("pvl", "l1_value_loss", "maxmc"):
         with pytest.raises(ValueError, match=fix):
-            make_curriculum(name, LEVELS, num_agents=N, has_critic=False)
+            make(name).check(N, has_critic=False)  # type: ignore[attr-defined]
     for name in ("random", "frozen", "alg_regret"):
-        make_curriculum(name, LEVELS, num_agents=N, has_critic=False)
+        make(name).check(N, has_critic=False)  # type: ignore[attr-defined]
     # At trace time too (nothing is computed: shapes only).
-    plr = make_curriculum("pvl", LEVELS, buffer_size=SIZE)
+    plr = make("pvl")
     state, tasks = eqx.filter_eval_shape(plr.init, jax.random.key(0), N)
     agents = eqx.filter_eval_shape(
         jax.vmap(lambda k, t: SMALL.init(k, t, A2C())),
@@ -422,11 +420,11 @@ def test_scores_without_critics_are_rejected_with_the_fix() -> None:
             plr.score, state, jax.random.key(2), SMALL, agents, None, jnp.ones(N, bool)
         )
     with pytest.raises(ValueError, match="--buffer-size"):
-        make_curriculum("alg_regret", LEVELS, buffer_size=2, num_agents=N)
+        make_curriculum(TrainConfig(score_function="alg_regret", buffer_size=2), LEVELS).check(N)
     with pytest.raises(ValueError, match="choose one of"):
-        make_curriculum("regret", LEVELS)
-    with pytest.raises(ValueError, match="--score-transform"):
-        make_curriculum("pvl", LEVELS, transform="softmax")
+        make("regret")
+    with pytest.raises(ValueError, match="--score-temperature"):
+        make("pvl", score_temperature=0.0)
 
 
 def test_antagonist_equals_a_whole_a2c_lifetime() -> None:
@@ -452,7 +450,7 @@ def test_algorithmic_regret_on_sparse() -> None:
     baseline: 1.00 ± 0.00 over 8 seeds), so alg_regret = 1.0 − the agent's own return, within
     sampling error; the antagonist is trained once per level and then read from the buffer."""
     levels = get_level_set("sparse")
-    learner = Learner.for_level_set(levels)  # the reference agent: 64 workers × 20 steps
+    learner = Learner.for_tasks(levels)  # the reference agent: 64 workers × 20 steps
     plr = PLR(levels, AlgorithmicRegret(levels.max_lifetime, levels.eval_steps), buffer_size=2)
     state, tasks = eqx.filter_jit(plr.init)(jax.random.key(0), 1)
     # The "LPG agent": a fresh agent (random policy), whose return on sparse is near 0.
@@ -461,20 +459,20 @@ def test_algorithmic_regret_on_sparse() -> None:
     ended = jnp.ones(1, bool)
 
     first = score(state, jax.random.key(2), learner, agents, None, ended)
-    antagonist = float(first.antagonist_return[0])
-    assert bool(first.has_antagonist[0]) and antagonist >= 0.95
+    antagonist = float(first.cache.antagonist_return[0])
+    assert bool(first.cache.known[0]) and antagonist >= 0.95
 
     # Cached: with a return already in the buffer (a sentinel), no antagonist is trained and
     # the score is that return minus the agent's (64 episodes). Four more keys give
     # independent estimates of the agent's return (4 × 64 episodes, same compiled function).
     sentinel = 7.0
     cached = eqx.tree_at(
-        lambda s: (s.buffer.antagonist_return, s.buffer.has_antagonist),
+        lambda s: s.buffer.cache,
         state,
-        (jnp.full(2, sentinel, jnp.float32), jnp.ones(2, bool)),
+        AntagonistCache(jnp.full(2, sentinel, jnp.float32), jnp.ones(2, bool)),
     )
     again = score(cached, jax.random.key(2), learner, agents, None, ended)
-    assert float(again.antagonist_return[0]) == sentinel
+    assert float(again.cache.antagonist_return[0]) == sentinel
     own = antagonist - float(first.score[0])
     np.testing.assert_allclose(sentinel - float(again.score[0]), own, rtol=1e-5, atol=1e-5)
     others = np.array(

@@ -16,14 +16,14 @@ import pytest
 from jaxtyping import Array, Float, TypeCheckError
 
 from lpgx.agents import Agent, Trajectory
-from lpgx.config import ESConfig
+from lpgx.meta import ESConfig
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
 from lpgx.meta import ESAgents, EvolutionStrategy, MetaState, pairwise_fitness_shaping_fn
 from lpgx.rules import LPG, AbstractUpdateRule, LifetimeContext
 
 LEVELS = get_level_set("small")
-LEARNER = Learner.for_level_set(LEVELS, num_workers=8, rollout_len=10)
+LEARNER = Learner.for_tasks(LEVELS, num_workers=8, rollout_len=10)
 PAIRS = 8
 LIFE = 10
 CONFIG = ESConfig(num_eval_episodes=16)

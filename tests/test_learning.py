@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lpgx.config import PRESETS
+from lpgx.compose import PRESETS
 from lpgx.train import train
 
 

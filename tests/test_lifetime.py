@@ -15,7 +15,7 @@ from lpgx.rules import A2C
 
 # Small shapes keep compilation cheap; the dynamics do not depend on them.
 LEVELS = get_level_set("dense")
-LEARNER = Learner.for_level_set(LEVELS, num_workers=4, rollout_len=5)
+LEARNER = Learner.for_tasks(LEVELS, num_workers=4, rollout_len=5)
 RULE = A2C()
 TASK = LEVELS.sample(jax.random.key(3))
 
@@ -137,7 +137,7 @@ def test_agent_update_compiles_once_per_shape() -> None:
 
 def test_mlp_agent_on_non_tabular_level(key: jax.Array) -> None:
     levels = get_level_set("rand_tiny")
-    learner = Learner.for_level_set(levels, num_workers=4, rollout_len=5)
+    learner = Learner.for_tasks(levels, num_workers=4, rollout_len=5)
     task = levels.sample(key)
     agent, metrics = eqx.filter_jit(train_lifetime)(learner, RULE, task, key, 3)
     assert int(agent.step) == 3
@@ -152,7 +152,7 @@ BUDGET = 150  # updates of 64 x 20 steps; far below the lifetime of 2500, enough
 @pytest.mark.parametrize("name", ["dense", "sparse"])
 def test_a2c_learns(name: str) -> None:
     levels = get_level_set(name)
-    learner = Learner.for_level_set(levels)
+    learner = Learner.for_tasks(levels)
 
     @eqx.filter_jit
     def before_after(key: jax.Array) -> tuple[jax.Array, jax.Array]:

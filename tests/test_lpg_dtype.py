@@ -9,7 +9,8 @@ import optax
 import pytest
 from jaxtyping import TypeCheckError
 
-from lpgx.config import MetaGradientConfig, TrainConfig
+from lpgx.compose import TrainConfig
+from lpgx.meta import MetaGradientConfig
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
 from lpgx.meta import MetaAgent, MetaGradient, MetaState
@@ -85,7 +86,7 @@ def test_bfloat16_meta_gradient_is_float32_and_aligned() -> None:
     """One tiny `MetaGradient.step` per dtype: the bf16 meta-gradient points where float32's
     does, and every rule parameter (and Adam's state) stays float32."""
     levels = get_level_set("all_shortlife")
-    learner = Learner.for_level_set(levels, num_workers=16, rollout_len=8)
+    learner = Learner.for_tasks(levels, num_workers=16, rollout_len=8)
     mg = MetaGradient(learner, MetaGradientConfig(num_agent_updates=1), num_mini_batches=1)
     tasks = jax.vmap(levels.sample)(jax.random.split(jax.random.key(10), 4))
     rule32 = LPG(key=jax.random.key(0), hidden=16, y_size=4)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lpgx.agents import Agent
-from lpgx.config import MetaGradientConfig
+from lpgx.meta import MetaGradientConfig
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
 from lpgx.meta import MetaGradient
@@ -25,7 +25,7 @@ def test_meta_gradient_matches_finite_differences() -> None:
         # Mixed f32 environment values meet f64 parameters here; this test is about numerics.
         with jax.numpy_dtype_promotion("standard"):
             levels = get_level_set("all_shortlife")
-            learner = Learner.for_level_set(levels, num_workers=3, rollout_len=6)
+            learner = Learner.for_tasks(levels, num_workers=3, rollout_len=6)
             mg = MetaGradient(learner, MetaGradientConfig(num_agent_updates=2), num_mini_batches=2)
             rule = _to_f64(LPG(key=jax.random.key(0), hidden=8, y_size=4))
             tasks = jax.vmap(levels.sample)(jax.random.split(jax.random.key(1), 2))

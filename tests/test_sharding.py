@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent(
 
     assert len(jax.devices()) == 8, jax.devices()
     levels = lpgx.get_level_set("all_shortlife")
-    learner = lpgx.Learner.for_level_set(levels, num_workers=2, rollout_len=4)
+    learner = lpgx.Learner.for_tasks(levels, num_workers=2, rollout_len=4)
     config = lpgx.MetaGradientConfig(num_agent_updates=2)
     meta = lpgx.MetaGradient(learner, config, num_mini_batches=2)
     rule = lpgx.LPG(key=jax.random.key(0), hidden=8, y_size=4)

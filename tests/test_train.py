@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from lpgx.checkpoint import checkpoint_paths, latest_checkpoint
-from lpgx.config import PRESETS, TrainConfig
-from lpgx.train import Trainer, train
+from lpgx.compose import PRESETS, TrainConfig
+from lpgx.compose import build_trainer
+from lpgx.train import train
 from lpgx_cli.main import main as cli
 
 TINY = TrainConfig(
@@ -57,7 +58,7 @@ def test_resume_is_bitwise_exact(tmp_path: Path) -> None:
 
 
 def test_chunks_never_recompile() -> None:
-    trainer = Trainer.from_config(TINY)
+    trainer = build_trainer(TINY)
     state = trainer.init()
     run = eqx.filter_jit(eqx.debug.assert_max_traces(trainer.run_chunk, max_traces=1))
     for _ in range(3):  # the third chunk runs past train_steps: masked, same compiled code
@@ -129,6 +130,6 @@ def test_cli_train_runs_and_reports_errors(
 
 def test_presets_are_valid() -> None:
     for _, config in PRESETS.values():
-        Trainer.from_config(config)
+        build_trainer(config)
     assert PRESETS["lpg"][1].num_agents == 512 and PRESETS["lpg"][1].num_mini_batches == 16
     assert PRESETS["lpg"][1].train_steps == 5000 and PRESETS["lpg"][1].env_mode == "all_shortlife"
