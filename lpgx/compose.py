@@ -23,7 +23,7 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from ._typing import PRNGKeyArray
 from .curriculum import (
@@ -217,7 +217,7 @@ class TrainConfig:
                 "another version of lpgx"
             )
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return TrainConfig(**fixed)
+        return TrainConfig(**cast(dict[str, Any], fixed))
 
 
 T = TypeVar("T")
@@ -227,13 +227,76 @@ def _flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def _settings(cls: Callable[..., T], config: TrainConfig, **fields: str) -> T:
-    """``cls(name=config.<flag>, …)``; a rejected value names the flags to change."""
+def _settings(cls: Callable[..., T], config: TrainConfig, fields: dict[str, str]) -> T:
+    """``cls(name=config.<flag>, …)`` for ``fields`` (setting name -> flag); a rejected value
+    names the flags to change."""
     try:
         return cls(**{name: getattr(config, flag) for name, flag in fields.items()})
     except ValueError as e:
         flags = ", ".join(_flag(f) for f in fields.values())
         raise ValueError(f"{e} (set by {flags})") from None
+
+
+# Which flag sets each setting of each component (setting name -> TrainConfig field). Every
+# setting of every component is here, so every one can be set from `lpgx train` (tested).
+AGENT_FLAGS = {
+    "num_workers": "env_workers",
+    "rollout_len": "train_rollout_len",
+    "hidden": "agent_hidden",
+    "optimiser": "agent_optimiser",
+    "policy_lr": "agent_policy_lr",
+    "aux_lr": "agent_aux_lr",
+    "max_grad_norm": "agent_max_grad_norm",
+}
+LPG_FLAGS = {
+    "y_size": "lpg_target_width",
+    "hidden": "lpg_gru_width",
+    "core": "lpg_core",
+    "embedding_width": "lpg_embedding_net_width",
+    "lifetime_conditioning": "lifetime_conditioning",
+    "gamma": "gamma",
+    "y_coeff": "lpg_agent_target_coeff",
+    "dtype": "lpg_dtype",
+    "policy_entropy_coeff": "lpg_policy_entropy_coeff",
+    "y_entropy_coeff": "lpg_target_entropy_coeff",
+    "policy_l2_coeff": "lpg_policy_l2_coeff",
+    "y_l2_coeff": "lpg_target_l2_coeff",
+}
+A2C_FLAGS = {
+    "gamma": "a2c_gamma",
+    "gae_lambda": "a2c_gae_lambda",
+    "entropy_coeff": "a2c_entropy_coeff",
+    "value_coeff": "a2c_value_coeff",
+}
+META_GRADIENT_FLAGS = {
+    "num_agent_updates": "num_agent_updates",
+    "learning_rate": "lpg_learning_rate",
+    "max_grad_norm": "lpg_max_grad_norm",
+    "gamma": "gamma",
+    "gae_lambda": "gae_lambda",
+}
+ES_FLAGS = {
+    "learning_rate": "lpg_learning_rate",
+    "lrate_decay": "es_lrate_decay",
+    "lrate_limit": "es_lrate_limit",
+    "b1": "es_b1",
+    "optimiser": "lpg_opt",
+    "sigma_init": "es_sigma_init",
+    "sigma_decay": "es_sigma_decay",
+    "sigma_limit": "es_sigma_limit",
+    "num_eval_episodes": "es_num_eval_episodes",
+    "shaping": "es_shaping",
+    "init": "es_init",
+}
+PLR_FLAGS = {
+    "buffer_size": "buffer_size",
+    "p_replay": "p_replay",
+    "transform": "score_transform",
+    "temperature": "score_temperature",
+    "staleness_coeff": "staleness_coeff",
+    "score_batch": "score_batch",
+}
+FROZEN_FLAGS = {"buffer_size": "buffer_size"}
 
 
 # --- Environments -------------------------------------------------------------------------
@@ -254,17 +317,7 @@ def make_tasks(name: str) -> AbstractTaskDistribution:
 
 def make_learner(config: TrainConfig, tasks: AbstractTaskDistribution) -> Learner:
     """The agents' `Learner` for `tasks` (network chosen from the observations)."""
-    agent = _settings(
-        AgentConfig,
-        config,
-        num_workers="env_workers",
-        rollout_len="train_rollout_len",
-        hidden="agent_hidden",
-        optimiser="agent_optimiser",
-        policy_lr="agent_policy_lr",
-        aux_lr="agent_aux_lr",
-        max_grad_norm="agent_max_grad_norm",
-    )
+    agent = _settings(AgentConfig, config, AGENT_FLAGS)
     return Learner(tasks.env(), agent)
 
 
@@ -274,33 +327,11 @@ RuleFactory = Callable[[PRNGKeyArray], AbstractUpdateRule]
 
 
 def _lpg(config: TrainConfig) -> RuleFactory:
-    return _settings(
-        LPGConfig,
-        config,
-        y_size="lpg_target_width",
-        hidden="lpg_gru_width",
-        core="lpg_core",
-        embedding_width="lpg_embedding_net_width",
-        lifetime_conditioning="lifetime_conditioning",
-        gamma="gamma",
-        y_coeff="lpg_agent_target_coeff",
-        dtype="lpg_dtype",
-        policy_entropy_coeff="lpg_policy_entropy_coeff",
-        y_entropy_coeff="lpg_target_entropy_coeff",
-        policy_l2_coeff="lpg_policy_l2_coeff",
-        y_l2_coeff="lpg_target_l2_coeff",
-    ).build
+    return _settings(LPGConfig, config, LPG_FLAGS).build
 
 
 def _a2c_config(config: TrainConfig) -> A2CConfig:
-    return _settings(
-        A2CConfig,
-        config,
-        gamma="a2c_gamma",
-        gae_lambda="a2c_gae_lambda",
-        entropy_coeff="a2c_entropy_coeff",
-        value_coeff="a2c_value_coeff",
-    )
+    return _settings(A2CConfig, config, A2C_FLAGS)
 
 
 def _a2c(config: TrainConfig) -> RuleFactory:
@@ -330,36 +361,14 @@ def _meta_gradient(
     config: TrainConfig, learner: Learner, tasks: AbstractTaskDistribution
 ) -> AbstractMetaOptimiser[Any]:
     del tasks
-    settings = _settings(
-        MetaGradientConfig,
-        config,
-        num_agent_updates="num_agent_updates",
-        learning_rate="lpg_learning_rate",
-        max_grad_norm="lpg_max_grad_norm",
-        gamma="gamma",
-        gae_lambda="gae_lambda",
-    )
+    settings = _settings(MetaGradientConfig, config, META_GRADIENT_FLAGS)
     return MetaGradient(learner, settings, num_mini_batches=config.num_mini_batches)
 
 
 def _es(
     config: TrainConfig, learner: Learner, tasks: AbstractTaskDistribution
 ) -> AbstractMetaOptimiser[Any]:
-    settings = _settings(
-        ESConfig,
-        config,
-        learning_rate="lpg_learning_rate",
-        lrate_decay="es_lrate_decay",
-        lrate_limit="es_lrate_limit",
-        b1="es_b1",
-        optimiser="lpg_opt",
-        sigma_init="es_sigma_init",
-        sigma_decay="es_sigma_decay",
-        sigma_limit="es_sigma_limit",
-        num_eval_episodes="es_num_eval_episodes",
-        shaping="es_shaping",
-        init="es_init",
-    )
+    settings = _settings(ESConfig, config, ES_FLAGS)
     return EvolutionStrategy.for_tasks(
         learner, tasks, settings, num_mini_batches=config.num_mini_batches
     )
@@ -409,22 +418,13 @@ def make_score(config: TrainConfig, tasks: AbstractTaskDistribution) -> Abstract
 
 
 def _plr(config: TrainConfig, tasks: AbstractTaskDistribution) -> AbstractCurriculum:
-    return _settings(
-        functools.partial(PLR, tasks, make_score(config, tasks)),
-        config,
-        buffer_size="buffer_size",
-        p_replay="p_replay",
-        transform="score_transform",
-        temperature="score_temperature",
-        staleness_coeff="staleness_coeff",
-        score_batch="score_batch",
-    )
+    return _settings(functools.partial(PLR, tasks, make_score(config, tasks)), config, PLR_FLAGS)
 
 
 CurriculumFactory = Callable[[TrainConfig, AbstractTaskDistribution], AbstractCurriculum]
 CURRICULA: dict[str, CurriculumFactory] = {
     "random": lambda c, t: DomainRandomisation(t),
-    "frozen": lambda c, t: _settings(functools.partial(Frozen, t), c, buffer_size="buffer_size"),
+    "frozen": lambda c, t: _settings(functools.partial(Frozen, t), c, FROZEN_FLAGS),
     "plr": _plr,
 }
 

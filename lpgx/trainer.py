@@ -88,10 +88,10 @@ class Trainer(eqx.Module):
         if bad:
             raise ValueError("invalid training config: " + "; ".join(bad))
         population = self.meta_opt.population_size(self.num_agents)
-        if population % self.meta_opt.num_mini_batches:
+        if population % self.meta_opt.mini_batch_count():
             raise ValueError(
                 f"the population of {population} (from --num-agents {self.num_agents}) is not "
-                f"divisible by --num-mini-batches {self.meta_opt.num_mini_batches}; pick a "
+                f"divisible by --num-mini-batches {self.meta_opt.mini_batch_count()}; pick a "
                 "number of mini-batches that divides it"
             )
         self.curriculum.check(self.num_agents, self.meta_opt.trains_critics)
@@ -201,7 +201,7 @@ class Trainer(eqx.Module):
         population = self.meta_opt.population_size(self.num_agents)
         check_divisible(
             self.num_agents,
-            self.meta_opt.num_mini_batches,
+            self.meta_opt.mini_batch_count(),
             mesh,
             None if population == self.num_agents else population,
         )

@@ -19,3 +19,15 @@ def test_readme_embedding_example_runs(capsys: pytest.CaptureFixture[str]) -> No
     exec(compile(code, str(README), "exec"), {})
     out = capsys.readouterr().out
     assert "meta-grad norm" in out and "return" in out
+
+
+EXTENDING = Path(__file__).resolve().parent / "test_extending.py"
+
+
+@pytest.mark.parametrize("part", ["env", "rule", "score"])
+def test_readme_extension_examples_are_the_tested_ones(part: str) -> None:
+    """Each "Extending lpgx" block of the README is defined verbatim in test_extending.py,
+    whose tests meta-train it, so the README's examples run."""
+    block = re.search(rf"<!-- extend:{part} -->\s*```python\n(.*?)```", README.read_text(), re.S)
+    assert block is not None, f"README lost its extension example {part!r}"
+    assert block.group(1) in EXTENDING.read_text()

@@ -31,8 +31,7 @@ class AbstractMetaOptimiser(eqx.Module, Generic[AgentsT]):
 
     A meta-optimiser owns the population of agents it trains (``AgentsT``, stacked along a
     leading agent axis); the training loop hands ended agents new tasks via `init_agents`.
-    ``learner`` says how the agents are built and trained; ``num_mini_batches`` in how many
-    sequential groups the population is processed (it must divide `population_size`).
+    ``learner`` says how the agents are built and trained.
 
     Everything a training loop needs to know about a meta-optimiser is asked here, never
     branched on: how big its population is, how many environment steps a step takes, whether
@@ -41,11 +40,15 @@ class AbstractMetaOptimiser(eqx.Module, Generic[AgentsT]):
     """
 
     learner: eqx.AbstractVar[Learner]
-    num_mini_batches: eqx.AbstractVar[int]
     trains_critics: ClassVar[bool] = False
     """Whether `critics` returns the agents' value critics (else ``None``)."""
     staggers_lifetimes: ClassVar[bool] = True
     """Whether agents live across steps, so that first lifetimes may be staggered."""
+
+    def mini_batch_count(self) -> int:
+        """In how many sequential groups a step processes the population (it must divide
+        `population_size`)."""
+        return 1
 
     def population_size(self, num_agents: int) -> int:
         """How many agents (or candidates) a step trains for ``num_agents`` tasks."""

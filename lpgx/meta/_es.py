@@ -227,6 +227,9 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         """Two candidates (an antithetic pair) per task."""
         return 2 * num_agents
 
+    def mini_batch_count(self) -> int:
+        return self.num_mini_batches
+
     def env_steps_per_step(self, num_agents: int) -> int:
         # Every candidate of every antithetic pair lives a whole lifetime, then is evaluated.
         cfg = self.learner.config

@@ -91,6 +91,9 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
         if self.num_mini_batches < 1:
             raise ValueError(f"num_mini_batches must be at least 1, got {self.num_mini_batches}")
 
+    def mini_batch_count(self) -> int:
+        return self.num_mini_batches
+
     def env_steps_per_step(self, num_agents: int) -> int:
         cfg = self.learner.config
         return num_agents * (self.config.num_agent_updates + 1) * cfg.num_workers * cfg.rollout_len
@@ -109,6 +112,7 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
 
     def _critic_optimiser(self) -> optax.GradientTransformation:
         cfg = self.learner.config
+        assert cfg.aux_lr is not None  # the Learner resolved it
         if cfg.optimiser == "sgd":
             return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.sgd(cfg.aux_lr))
         return optax.adam(cfg.aux_lr)
