@@ -16,10 +16,9 @@ import pytest
 from jaxtyping import Array, Float, TypeCheckError
 
 from lpgx.agents import Agent, Trajectory
-from lpgx.meta import ESConfig
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
-from lpgx.meta import ESAgents, EvolutionStrategy, MetaState, pairwise_fitness_shaping_fn
+from lpgx.meta import ESAgents, ESConfig, EvolutionStrategy, MetaState, pairwise_fitness_shaping_fn
 from lpgx.rules import LPG, AbstractUpdateRule, LifetimeContext
 
 LEVELS = get_level_set("small")

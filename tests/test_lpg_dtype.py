@@ -10,10 +10,9 @@ import pytest
 from jaxtyping import TypeCheckError
 
 from lpgx.compose import TrainConfig
-from lpgx.meta import MetaGradientConfig
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
-from lpgx.meta import MetaAgent, MetaGradient, MetaState
+from lpgx.meta import MetaAgent, MetaGradient, MetaGradientConfig, MetaState
 from lpgx.rules import LPG
 
 

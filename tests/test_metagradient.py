@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from lpgx.agents import Agent
-from lpgx.meta import MetaGradientConfig
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
-from lpgx.meta import MetaGradient
+from lpgx.meta import MetaGradient, MetaGradientConfig
 from lpgx.rules import LPG, LifetimeContext
 
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from lpgx.checkpoint import checkpoint_paths, latest_checkpoint
-from lpgx.compose import PRESETS, TrainConfig
-from lpgx.compose import build_trainer
+from lpgx.compose import PRESETS, TrainConfig, build_trainer
 from lpgx.train import train
 from lpgx_cli.main import main as cli
 
