@@ -12,6 +12,7 @@ protocol of `benchmarks.common` (compiled ahead of time, compile time on its own
   (domain randomisation); reports both medians and their ratio.
 """
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -137,9 +138,7 @@ def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
         raise ValueError(f"num_updates must be at least 1, got {num_updates}")
     num_updates = min(num_updates, levels.max_lifetime)
     assert isinstance(trainer.meta_opt, EvolutionStrategy)
-    es = eqx.tree_at(
-        lambda e: (e.num_updates, e.num_mini_batches), trainer.meta_opt, (num_updates, 1)
-    )
+    es = dataclasses.replace(trainer.meta_opt, num_updates=num_updates, num_mini_batches=1)
     k_rule, k_meta, k_tasks, k_agents, k_step = jax.random.split(jax.random.key(seed), 5)
 
     @eqx.filter_jit

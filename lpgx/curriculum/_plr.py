@@ -158,7 +158,7 @@ class PLR(AbstractCurriculum):
         buf = state.buffer
         k_refresh, k_score = jax.random.split(key)
         cache = buf.caches(state.slot)
-        need = ended & jax.vmap(self.scorer.needs_refresh)(cache)
+        need = ended & jax.vmap(self.scorer.needs_refresh, axis_size=n)(cache)
         refreshed = map_where(
             lambda task, c, k: self.scorer.refresh(learner, task, c, k),
             need,
