@@ -68,11 +68,11 @@ def test_chunks_never_recompile() -> None:
 
 def test_indivisible_mini_batches_fail_early() -> None:
     with pytest.raises(ValueError, match="not divisible by --num-mini-batches"):
-        dataclasses.replace(TINY, num_agents=3, num_mini_batches=2)
+        build_trainer(dataclasses.replace(TINY, num_agents=3, num_mini_batches=2))
 
 
 def test_unknown_level_set_lists_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown level set 'nope'; choose one of: dense"):
+    with pytest.raises(ValueError, match="unknown --env-mode 'nope'; choose one of: dense"):
         train(dataclasses.replace(TINY, env_mode="nope"), tmp_path / "r")
     assert not (tmp_path / "r").exists()  # failed before creating anything
 

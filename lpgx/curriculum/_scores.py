@@ -25,7 +25,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, PyTree
+from jaxtyping import Array, Bool, Float, PyTree
 
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet
@@ -178,10 +178,11 @@ class MaxMC(AbstractCriticScore):
 
 
 class AntagonistCache(eqx.Module):
-    """`AlgorithmicRegret`'s per-level cache: the antagonist's return, once it is known."""
+    """`AlgorithmicRegret`'s per-level cache: the antagonist's return, once it is known (one
+    level's, or stacked along leading level axes)."""
 
-    antagonist_return: Scalar
-    known: Bool[Array, ""]
+    antagonist_return: Float[Array, "*levels"]
+    known: Bool[Array, "*levels"]
 
 
 class AlgorithmicRegret(AbstractScore):

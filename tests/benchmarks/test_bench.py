@@ -15,7 +15,7 @@ from benchmarks import meta_step, suite
 from lpgx_cli import bench
 from lpgx_cli import main as cli
 
-from ._host_devices import run_on_host_devices
+from .._host_devices import run_on_host_devices
 
 _TIMING = ("compile_s", "median_s", "min_s", "max_s", "spread", "env_steps_per_s")
 

@@ -9,7 +9,7 @@ import optax
 import pytest
 from jaxtyping import TypeCheckError
 
-from lpgx.compose import TrainConfig
+from lpgx.compose import TrainConfig, make_rule
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
 from lpgx.meta import MetaAgent, MetaGradient, MetaGradientConfig, MetaState
@@ -118,5 +118,6 @@ def test_unknown_dtype_is_rejected() -> None:
         LPG(key=jax.random.key(0), hidden=4, dtype="float16")  # pyright: ignore[reportArgumentType]
     with pytest.raises((ValueError, TypeCheckError), match="dtype"):
         TrainConfig(lpg_dtype="float16")  # pyright: ignore[reportArgumentType]
-    assert TrainConfig(lpg_dtype="bfloat16").lpg().dtype == "bfloat16"
-    assert TrainConfig().lpg().dtype == "float32"
+    for dtype in ("bfloat16", "float32"):
+        init_rule = make_rule(TrainConfig(lpg_dtype=dtype, lpg_gru_width=4))
+        assert eqx.filter_eval_shape(init_rule, jax.random.key(0)).dtype == dtype
