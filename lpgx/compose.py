@@ -7,7 +7,7 @@ setting of every component. Plain registries map names to constructors:
 
 | registry | selected by | holds |
 |---|---|---|
-| `TASKS` | ``--env-mode`` | level sets (any `AbstractTaskDistribution`) |
+| `TASKS`, `TASK_FAMILIES` | ``--env-mode`` | level sets; ``gymnax:NAME`` families |
 | `RULES` | ``--rule`` | update rules (``init_rule`` factories) |
 | `META_OPTIMISERS` | ``--use-es`` | ``meta_gradient``, ``es`` |
 | `CURRICULA` | ``--score-function`` | ``random``, ``frozen``, ``plr`` (with a score) |
@@ -37,7 +37,7 @@ from .curriculum import (
     MaxMC,
     PositiveValueLoss,
 )
-from .envs import LEVEL_SET_NAMES, AbstractTaskDistribution, get_level_set
+from .envs import LEVEL_SET_NAMES, AbstractTaskDistribution, GymnaxTasks, get_level_set
 from .lifetime import AgentConfig, Learner
 from .meta import (
     AbstractMetaOptimiser,
@@ -56,6 +56,7 @@ __all__ = [
     "RULES",
     "SCORES",
     "TASKS",
+    "TASK_FAMILIES",
     "TrainConfig",
     "build_trainer",
     "make_curriculum",
@@ -304,13 +305,23 @@ FROZEN_FLAGS = {"buffer_size": "buffer_size"}
 TASKS: dict[str, Callable[[], AbstractTaskDistribution]] = {
     name: functools.partial(get_level_set, name) for name in LEVEL_SET_NAMES
 }
+# Families of task distributions named ``PREFIX:NAME`` (e.g. ``gymnax:Breakout-MinAtar``).
+TASK_FAMILIES: dict[str, Callable[[str], AbstractTaskDistribution]] = {
+    "gymnax": GymnaxTasks,
+}
 
 
 def make_tasks(name: str) -> AbstractTaskDistribution:
-    """The task distribution called `name` (``--env-mode``)."""
+    """The task distribution called `name` (``--env-mode``): a registered name, or
+    ``FAMILY:NAME`` for a family such as ``gymnax:CartPole-v1``."""
+    family, sep, rest = name.partition(":")
+    if sep and family in TASK_FAMILIES:
+        return TASK_FAMILIES[family](rest)
     if name not in TASKS:
+        families = ", ".join(f"{f}:NAME" for f in TASK_FAMILIES)
         raise ValueError(
-            f"unknown --env-mode {name!r}; choose one of: {', '.join(TASKS)} (`lpgx levels list`)"
+            f"unknown --env-mode {name!r}; choose one of: {', '.join(TASKS)} (`lpgx levels "
+            f"list`), or {families}"
         )
     return TASKS[name]()
 

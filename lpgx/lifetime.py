@@ -111,8 +111,11 @@ def _head_optimiser(config: AgentConfig, lr: float | None) -> optax.GradientTran
     assert lr is not None, "resolve the AgentConfig first (Learner does)"
     if config.optimiser == "sgd":
         return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.scale(-lr))
-    # The reference ignores max_grad_norm for Adam; lpgx keeps that behaviour.
-    return optax.chain(optax.scale_by_adam(), optax.scale(-lr))
+    # The reference ignores max_grad_norm for Adam; lpgx keeps that behaviour. A meta-gradient
+    # differentiates through this update: eps_root keeps d√v/dv finite where a parameter's
+    # gradient is exactly zero (e.g. an MLP weight of an input that is always 0), which would
+    # otherwise turn the whole meta-gradient into NaN (optax's advice for meta-learning).
+    return optax.chain(optax.scale_by_adam(eps_root=1e-8), optax.scale(-lr))
 
 
 class Learner(eqx.Module):

@@ -10,6 +10,9 @@ from ._gridworld import EnvState as EnvState
 from ._gridworld import GridWorld as GridWorld
 from ._gridworld import Level as Level
 from ._gridworld import place_in_free_cells as place_in_free_cells
+from ._gymnax import Gymnax as Gymnax
+from ._gymnax import GymnaxTasks as GymnaxTasks
+from ._gymnax import gymnax_available as gymnax_available
 from ._levels import LEVEL_SET_NAMES as LEVEL_SET_NAMES
 from ._levels import LevelFamily as LevelFamily
 from ._levels import LevelSet as LevelSet
