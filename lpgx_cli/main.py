@@ -9,6 +9,10 @@ from rich.table import Table
 # command -> (module with a `main(argv: list[str]) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lpgx_cli.train", "meta-train an LPG (`--preset quick|lpg`, reference flag names)"),
+    "eval": (
+        "lpgx_cli.eval",
+        "meta-test rules (runs, their untrained rule, a2c) on new tasks, side by side",
+    ),
     "plot": ("lpgx_cli.plot", "PNG learning curves of a run directory"),
     "bench": (
         "lpgx_cli.bench",

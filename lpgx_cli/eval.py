@@ -1,0 +1,182 @@
+"""`lpgx eval SOURCE… --on TASKS`: meta-test rules on tasks they have never seen.
+
+A SOURCE is ``a2c``, a run directory of ``lpgx train`` (its learned rule), ``untrained:RUN``
+(the rule that run started from), or ``LABEL=GLOB`` (the learned rules of every run directory
+the glob matches, standing together as one method: e.g. ``groove='runs/groove-s*'``). Every
+source trains the same fresh agents on the same tasks (common random numbers); A2C is always
+measured beside them.
+"""
+
+import glob
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class EvalArgs:
+    sources: Annotated[tuple[str, ...], tyro.conf.Positional]
+    """a2c | RUN_DIR | untrained:RUN_DIR | LABEL=GLOB (several runs as one method)."""
+    on: str = "all_shortlife"
+    """Comma-separated task distributions: level sets (`lpgx levels list`) or gymnax:NAME."""
+    agents: int = 16
+    """Fresh agents per task distribution (each on its own task)."""
+    lifetime: int | None = None
+    """Agent updates per lifetime (default: each task's own lifetime)."""
+    points: int = 10
+    """Points of the lifetime at which the return is measured (the learning curve)."""
+    episodes: int = 16
+    """Evaluation episodes per agent and point."""
+    workers: int | None = None
+    """Parallel environments per agent (default: the first run's --env-workers, else 64)."""
+    rollout_len: int | None = None
+    """Steps per rollout (default: the first run's --train-rollout-len, else 20)."""
+    seed: int = 0
+    """Seed of the tasks, agents and keys (common to every source)."""
+    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None
+    """Write the results as JSON here."""
+    png: Path | None = None
+    """Write learning curves (return against agent updates, shaded s.e.) here."""
+
+
+def _methods(sources: tuple[str, ...]) -> tuple[dict[str, list[Any]], list[Path]]:
+    from lpgx.meta_test import load_learned_rule, load_untrained_rule
+    from lpgx.rules import A2C
+
+    methods: dict[str, list[Any]] = {}
+    runs: list[Path] = []
+    for source in sources:
+        if source == "a2c":
+            methods["a2c"] = [A2C()]
+        elif source.startswith("untrained:"):
+            run = Path(source.removeprefix("untrained:"))
+            methods[f"untrained:{run.name}"] = [load_untrained_rule(run)]
+            runs.append(run)
+        elif "=" in source:
+            label, pattern = source.split("=", 1)
+            matched = sorted(Path(p) for p in glob.glob(pattern))
+            if not matched:
+                raise FileNotFoundError(f"{source}: no run directory matches {pattern!r}")
+            methods[label] = [load_learned_rule(p) for p in matched]
+            runs.extend(matched)
+        else:
+            run = Path(source)
+            methods[run.name] = [load_learned_rule(run)]
+            runs.append(run)
+    return methods, runs
+
+
+def _cell(mean: float, se: float | None) -> str:
+    if se is None or math.isnan(se):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {se:.3f}"
+
+
+def _table(result: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"{result['tasks']}: {result['settings']['num_agents']} fresh agents, "
+        f"{result['lifetime_updates']} updates each",
+        title_justify="left",
+    )
+    for column in ("rule", "final return", "between runs", "of optimum", "of A2C", "AUC"):
+        table.add_column(column, justify="left" if column == "rule" else "right")
+    for name, r in result["methods"].items():
+        opt = r["fraction_of_optimum"]
+        table.add_row(
+            name if r["runs"] == 1 else f"{name} ({r['runs']} runs)",
+            _cell(r["final_mean"], r["final_se_within"]),
+            "" if r["final_se_between"] is None else f"± {r['final_se_between']:.3f}",
+            "—" if opt is None else f"{opt:.2f}",
+            "—" if r["fraction_of_a2c"] is None else f"{r['fraction_of_a2c']:.2f}",
+            f"{r['auc']:.3f}",
+        )
+    return table
+
+
+def _pairs_table(result: dict[str, Any]) -> Table:
+    table = Table(title="paired differences of final return (same agents)", title_justify="left")
+    for column in ("a − b", "difference", "z"):
+        table.add_column(column, justify="left" if column == "a − b" else "right")
+    for p in result["pairs"]:
+        se = p["diff_se"]
+        z = p["diff_mean"] / se if se and not math.isnan(se) and se > 0 else float("nan")
+        table.add_row(f"{p['a']} − {p['b']}", _cell(p["diff_mean"], se), f"{z:.1f}")
+    return table
+
+
+def _figure(results: list[dict[str, Any]], path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5 * len(results), 4), layout="constrained")
+    axes = fig.subplots(1, len(results), squeeze=False)[0]
+    for ax, result in zip(axes, results, strict=True):
+        xs = result["updates"]
+        for name, r in result["methods"].items():
+            mean, se = r["curve_mean"], r["curve_se"]
+            (line,) = ax.plot(xs, mean, marker="o", markersize=3, label=name)
+            low = [m - (s if s == s else 0.0) for m, s in zip(mean, se, strict=True)]
+            high = [m + (s if s == s else 0.0) for m, s in zip(mean, se, strict=True)]
+            ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2)
+        if result["optimum_mean"] is not None:
+            ax.axhline(result["optimum_mean"], color="grey", ls="--", lw=1, label="optimum")
+        ax.set_title(f"{result['tasks']} ({result['settings']['num_agents']} agents)")
+        ax.set_xlabel("agent updates")
+        ax.set_ylabel("return per episode (mean ± s.e.)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    console = Console(stderr=True)
+    args = tyro.cli(EvalArgs, args=argv, prog="lpgx eval", description=__doc__)
+    from lpgx.compose import TrainConfig, make_tasks
+    from lpgx.lifetime import AgentConfig, Learner
+    from lpgx.meta_test import EvalSettings, compare
+    from lpgx.train import read_config
+
+    try:
+        settings = EvalSettings(
+            num_agents=args.agents,
+            lifetime=args.lifetime,
+            points=args.points,
+            episodes=args.episodes,
+            seed=args.seed,
+        )
+        all_tasks = [make_tasks(name) for name in args.on.split(",") if name]
+        if not all_tasks:
+            raise ValueError("--on names no task distribution; e.g. --on tabular,mazes")
+        methods, runs = _methods(args.sources)
+        first = TrainConfig.from_dict(read_config(runs[0] / "config.json")) if runs else None
+        workers = args.workers or (first.env_workers if first else 64)
+        rollout = args.rollout_len or (first.train_rollout_len if first else 20)
+        results = []
+        for tasks in all_tasks:
+            learner = Learner(tasks.env(), AgentConfig(num_workers=workers, rollout_len=rollout))
+            console.print(f"meta-testing on {tasks.name} …")
+            result = compare(methods, tasks, learner, settings)
+            results.append(result)
+            Console().print(_table(result))
+            if result["pairs"]:
+                Console().print(_pairs_table(result))
+    except (ValueError, FileNotFoundError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps({"sources": list(args.sources), "results": results}))
+        console.print(f"wrote {args.json_out}")
+    if args.png is not None:
+        console.print(f"wrote {_figure(results, args.png)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
