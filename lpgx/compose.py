@@ -37,7 +37,13 @@ from .curriculum import (
     MaxMC,
     PositiveValueLoss,
 )
-from .envs import LEVEL_SET_NAMES, AbstractTaskDistribution, GymnaxTasks, get_level_set
+from .envs import (
+    LEVEL_SET_NAMES,
+    AbstractTaskDistribution,
+    GymnaxTasks,
+    LevelsFile,
+    get_level_set,
+)
 from .lifetime import AgentConfig, Learner
 from .meta import (
     AbstractMetaOptimiser,
@@ -312,8 +318,11 @@ TASK_FAMILIES: dict[str, Callable[[str], AbstractTaskDistribution]] = {
 
 
 def make_tasks(name: str) -> AbstractTaskDistribution:
-    """The task distribution called `name` (``--env-mode``): a registered name, or
-    ``FAMILY:NAME`` for a family such as ``gymnax:CartPole-v1``."""
+    """The task distribution called `name` (``--env-mode``): a registered name,
+    ``FAMILY:NAME`` for a family such as ``gymnax:CartPole-v1``, or a levels file (``*.json``,
+    see `lpgx.envs.LevelsFile`)."""
+    if name.endswith(".json"):
+        return LevelsFile(name)
     family, sep, rest = name.partition(":")
     if sep and family in TASK_FAMILIES:
         return TASK_FAMILIES[family](rest)
@@ -321,7 +330,7 @@ def make_tasks(name: str) -> AbstractTaskDistribution:
         families = ", ".join(f"{f}:NAME" for f in TASK_FAMILIES)
         raise ValueError(
             f"unknown --env-mode {name!r}; choose one of: {', '.join(TASKS)} (`lpgx levels "
-            f"list`), or {families}"
+            f"list`), {families}, or a levels file FILE.json"
         )
     return TASKS[name]()
 

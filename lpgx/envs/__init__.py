@@ -18,6 +18,9 @@ from ._levels import LevelFamily as LevelFamily
 from ._levels import LevelSet as LevelSet
 from ._levels import get_level_set as get_level_set
 from ._levels import maze_layouts as maze_layouts
+from ._levels_file import LevelsFile as LevelsFile
+from ._levels_file import level_to_dict as level_to_dict
+from ._levels_file import write_levels as write_levels
 from ._optimal import OptimalValues as OptimalValues
 from ._optimal import greedy_action as greedy_action
 from ._optimal import optimal_return as optimal_return
