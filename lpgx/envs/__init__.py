@@ -1,6 +1,10 @@
 """Environments (layer 1): the LPG grid world, its level sets, and the environment interface."""
 
 from ._base import AbstractEnvironment as AbstractEnvironment
+from ._tabular_mdp import MDP as MDP
+from ._tabular_mdp import MDPState as MDPState
+from ._tabular_mdp import MDPTrajectory as MDPTrajectory
+from ._tabular_mdp import TabularMDP as TabularMDP
 from .gridworld import NUM_ACTIONS as NUM_ACTIONS
 from .gridworld import EnvState as EnvState
 from .gridworld import GridWorld as GridWorld
