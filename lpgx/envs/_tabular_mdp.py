@@ -47,9 +47,9 @@ class MDPTrajectory(eqx.Module):
     reached, which the estimators bootstrap from.
     """
 
-    states: Int[Array, "N T+1"]
     actions: Int[Array, "N T"]
     rewards: Float[Array, "N T"]
+    states: Int[Array, "N T+1"]
 
 
 class TabularMDP(AbstractEnvironment[MDP, MDPState]):
@@ -160,7 +160,7 @@ class TabularMDP(AbstractEnvironment[MDP, MDPState]):
         """
         logits = jax.lax.stop_gradient(logits)
 
-        def one(key: PRNGKeyArray) -> MDPTrajectory:
+        def one(key: PRNGKeyArray) -> tuple[Array, Array, Array]:
             def body(
                 s: IntScalar, key: PRNGKeyArray
             ) -> tuple[IntScalar, tuple[IntScalar, IntScalar, FloatScalar]]:
@@ -173,8 +173,7 @@ class TabularMDP(AbstractEnvironment[MDP, MDPState]):
             s_last, (states, actions, rewards) = jax.lax.scan(
                 body, s0, jax.random.split(key, self.horizon)
             )
-            return MDPTrajectory(
-                states=jnp.concatenate([states, s_last[None]]), actions=actions, rewards=rewards
-            )
+            return jnp.concatenate([states, s_last[None]]), actions, rewards
 
-        return jax.vmap(one)(jax.random.split(key, num))
+        states, actions, rewards = jax.vmap(one)(jax.random.split(key, num))
+        return MDPTrajectory(states=states, actions=actions, rewards=rewards)
