@@ -51,7 +51,7 @@ class TabularOptions:
     """Options of a tabular bias experiment; unset sweep values keep the reference's.
 
     Attributes:
-        quick: a reduced size (3 MDPs × 5 repeats, fewer sweep points) for a smoke test.
+        quick: reduced sizes (fewer MDPs, repeats and sweep points) that still show the shape.
         out: folder for EXPERIMENT.json and EXPERIMENT.png (created if missing).
         seed: seed of the MDPs and of the estimates (separate streams).
         num_mdps: random MDPs (reference: 10).

@@ -1,9 +1,10 @@
 """The tabular meta-gradient bias experiments of Theoretical-GMRL (spec §2 and §3), vectorised.
 
 Every experiment is a sweep over ``estimator × N × α × K × c`` (some of them singletons) with the
-sampled-piece patterns, MDPs and repeats vectorised inside one compiled call per sweep point. The
-compiled function is keyed only by what fixes shapes or code (rule, estimator, N, the scan length,
-repeats), so α, K, c and the patterns are traced values: a sweep over them never recompiles.
+sampled-piece patterns, MDPs and repeats vectorised inside one call per sweep point. The
+compiled function is keyed only by what fixes shapes or code (rule, the largest N and K, MDPs,
+repeats, patterns, estimator): N (a prefix of a batch of the largest N), K (masked steps of a
+scan of the largest K), α and c are traced values, so a sweep compiles once per estimator.
 
 Metrics per MDP, over the repeats ``r`` of a ``D = 100``-dimensional estimate ``ĝ_r`` against the
 exact meta-gradient ``g`` (as the reference defines them):
@@ -32,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Key
+from numpy.typing import ArrayLike
 
 from .._typing import FloatScalar, IntScalar, PRNGKeyArray
 from ..envs._tabular_mdp import MDP, TabularMDP
@@ -198,19 +200,25 @@ def experiment_config(name: str, quick: bool = False, **overrides: Any) -> Tabul
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     config = full[name]
     if quick:
-        reduced: dict[str, Any] = {"num_mdps": 3, "num_repeats": 5}
-        reduced.update(
-            {
-                "decompose": {"estimators": ("maml", "loaded"), "num_samples": (4, 32)},
-                "lr": {"alphas": (1.0, 9.0), "steps": (2,), "patterns": ("lee", "ele", "lll")},
-                "steps": {"steps": (1, 3), "patterns": ("lee", "ele", "lll")},
-                "comp-lr": {"alphas": (1.0, 9.0), "steps": (2,)},
-                "comp-sample": {"num_samples": (4, 32)},
-                "comp-steps": {"estimators": ("maml", "dice"), "steps": (1, 3)},
-                "hessian": {"alphas": (3.0, 4.5), "hessian_errors": (0.5, 4.0)},
-                "lirpg": {"num_samples": (16,), "steps": (1, 3)},
-            }[name]
-        )
+        # Small enough for a test, large enough to show each experiment's shape (the tests
+        # assert those shapes on these sizes); comp-lr shares comp-sample's compiled N = 32.
+        small: dict[str, Any] = {"num_mdps": 3, "num_repeats": 5}
+        comp: dict[str, Any] = {"estimators": ("maml",), "num_mdps": 10, "num_repeats": 10}
+        reduced: dict[str, Any] = {
+            "decompose": {
+                "estimators": ("maml", "loaded"),
+                "num_samples": (8, 128),
+                "num_mdps": 5,
+                "num_repeats": 10,
+            },
+            "lr": small | {"alphas": (1.0, 9.0), "steps": (2,), "patterns": ("lee", "ele", "lll")},
+            "steps": small | {"steps": (1, 3), "patterns": ("lee", "ele", "lll")},
+            "comp-lr": comp | {"alphas": (1.0, 5.0, 13.0), "steps": (2,)},
+            "comp-sample": comp | {"num_samples": (8, 32, 128)},
+            "comp-steps": comp | {"steps": (1, 3, 6)},
+            "hessian": small | {"alphas": (3.0, 4.5), "hessian_errors": (0.5, 4.0)},
+            "lirpg": small | {"num_samples": (16,), "steps": (1, 3)},
+        }[name]
         config = dataclasses.replace(config, **reduced)
     return dataclasses.replace(config, **overrides).validate()
 
@@ -251,7 +259,7 @@ def squared_bias(
     return jnp.mean((jnp.mean(estimates, axis=-2) - oracle) ** 2 - var / r, axis=-1)
 
 
-def loglog_slope(xs: list[float] | np.ndarray, ys: list[float] | np.ndarray) -> float:
+def loglog_slope(xs: ArrayLike, ys: ArrayLike) -> float:
     """Least-squares slope of ``log y`` against ``log x``."""
     lx, ly = np.log(np.asarray(xs, np.float64)), np.log(np.asarray(ys, np.float64))
     return float(np.polyfit(lx, ly, 1)[0])
@@ -266,13 +274,14 @@ def _sweep_point(
     mdps: MDP,
     keys: Key[Array, "M R"],
     flags: Bool[Array, "P 3"],
+    num_samples: IntScalar,
     alpha: FloatScalar,
     num_steps: IntScalar,
     hessian_error: FloatScalar | None,
     *,
     rule: str,
     estimator: str,
-    num_samples: int,
+    max_samples: int,
     max_steps: int,
     noise: float,
     gae_lambda: float,
@@ -299,6 +308,7 @@ def _sweep_point(
                 max_steps=max_steps,
                 noise=noise,
                 gae_lambda=gae_lambda,
+                max_samples=max_samples,
             )
         return maml.sampled_meta_gradient(
             env,
@@ -312,6 +322,7 @@ def _sweep_point(
             max_steps=max_steps,
             noise=noise,
             hessian_error=hessian_error,
+            max_samples=max_samples,
         )
 
     def per_mdp(args: tuple[MDP, Key[Array, " R"]]) -> dict[str, Float[Array, " P"]]:
@@ -356,7 +367,9 @@ def run_tabular(config: TabularBiasConfig, progress: ProgressFn | None = None) -
     mdps = jax.vmap(env.sample_level)(jax.random.split(k_mdp, config.num_mdps))
     keys = jax.random.split(k_est, (config.num_mdps, config.num_repeats))
     flags = jnp.stack([pattern_flags(p) for p in config.patterns])
-    max_steps = max(config.steps)
+    # Static sizes: the largest N and K of the sweep. Smaller values are traced (a prefix of the
+    # batch, masked steps), so the whole sweep compiles once; batches of different N are nested.
+    max_samples, max_steps = max(config.num_samples), max(config.steps)
     errors: tuple[float | None, ...] = config.hessian_errors or (None,)
 
     records: list[dict[str, Any]] = []
@@ -369,12 +382,13 @@ def run_tabular(config: TabularBiasConfig, progress: ProgressFn | None = None) -
                 mdps,
                 keys,
                 flags,
+                jnp.asarray(n, jnp.int32),
                 jnp.asarray(alpha, jnp.float32),
                 jnp.asarray(k, jnp.int32),
                 None if c is None else jnp.asarray(c, jnp.float32),
                 rule=config.rule,
                 estimator=estimator,
-                num_samples=n,
+                max_samples=max_samples,
                 max_steps=max_steps,
                 noise=config.noise,
                 gae_lambda=config.gae_lambda,

@@ -14,6 +14,8 @@ or ``Σ_t γ^t A_t ρ_t`` (lvc) uses GAE(λ) advantages of the TD errors
 `IntrinsicReward` is not an `AbstractUpdateRule` for the same reason as `MAMLInit`.
 """
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -22,7 +24,7 @@ from jaxtyping import Array, Float
 from .._typing import FloatScalar, IntScalar, PRNGKeyArray
 from ..envs._tabular_mdp import MDP, MDPTrajectory, TabularMDP
 from . import estimators as est
-from ._maml import _scan_length
+from ._maml import _scan_length, _static_size
 
 __all__ = ["LIRPG_ESTIMATORS", "IntrinsicReward", "lirpg_surrogate"]
 
@@ -38,13 +40,18 @@ def lirpg_surrogate(
     values: Float[Array, "N T+1"],
     gamma: float | FloatScalar,
     gae_lambda: float | FloatScalar,
+    weights: Float[Array, " N"] | None = None,
 ) -> FloatScalar:
-    """``mean_n Σ_t γ^t A_t f(log π_t)`` with GAE advantages of ``r + η`` (f = id or magic box)."""
+    """``mean_n Σ_t γ^t A_t f(log π_t)`` with GAE advantages of ``r + η`` (f = id or magic box).
+
+    `estimator` is ``maml`` (f = id) or ``lvc`` (f = magic box); `weights` as in
+    `estimators.batch_mean`.
+    """
     td = rewards + intrinsic + gamma * values[:, 1:] - values[:, :-1]
     adv = est.gae_advantages(td, gamma, gae_lambda)
     disc = jnp.power(gamma, jnp.arange(rewards.shape[1], dtype=rewards.dtype))
     score = log_probs if estimator == "maml" else est.magic_box(log_probs)
-    return jnp.mean(jnp.sum(disc[None, :] * adv * score, axis=1))
+    return est.batch_mean(jnp.sum(disc[None, :] * adv * score, axis=1), weights)
 
 
 def _validate(estimator: str) -> None:
@@ -97,20 +104,24 @@ class IntrinsicReward(eqx.Module):
         key: PRNGKeyArray,
         *,
         estimator: str,
-        num_samples: int,
+        num_samples: int | IntScalar,
         alpha: float | FloatScalar,
         num_steps: int | IntScalar,
         max_steps: int | None = None,
         noise: float | FloatScalar = 1.0,
         gae_lambda: float | FloatScalar = 0.9,
         initial_logits: Float[Array, "S A"] | None = None,
+        max_samples: int | None = None,
     ) -> Float[Array, "S A"]:
         """The meta-gradient with the Hessian piece of every step sampled (`num_samples` each).
 
-        **Arguments:** `estimator` is ``maml`` or ``lvc``; `num_steps`/`max_steps` as in
-        `MAMLInit.inner_loop`; `noise` the baseline noise scale; `gae_lambda` GAE's λ.
+        **Arguments:** `estimator` is ``maml`` or ``lvc``; `num_samples`/`max_samples` as in
+        `MAMLInit.sampled_meta_gradient`; `num_steps`/`max_steps` as in `MAMLInit.inner_loop`;
+        `noise` the baseline noise scale; `gae_lambda` GAE's λ.
         """
         _validate(estimator)
+        size = _static_size(num_samples, max_samples, "num_samples", "max_samples")
+        weights = None if max_samples is None else est.prefix_weights(size, num_samples)
         length = _scan_length(num_steps, max_steps)
         theta0 = jnp.zeros_like(self.reward) if initial_logits is None else initial_logits
 
@@ -121,23 +132,27 @@ class IntrinsicReward(eqx.Module):
             def hessian_grad(k: PRNGKeyArray, theta: Float[Array, "S A"]) -> Float[Array, "S A"]:
                 k_traj, k_noise = jax.random.split(k)
                 mu = jax.lax.stop_gradient(theta)
-                traj: MDPTrajectory = env.sample_trajectories(k_traj, level, mu, num_samples)
+                traj: MDPTrajectory = env.sample_trajectories(k_traj, level, mu, size)
                 v_b = est.baseline_values(k_noise, env.values(level, mu, reward_in), noise)
                 intrinsic = eta[traj.states[:, :-1], traj.actions]
 
-                def surrogate(th: Float[Array, "S A"]) -> FloatScalar:
-                    lp = est.log_probs(th, traj.states[:, :-1], traj.actions)
-                    return lirpg_surrogate(
-                        estimator,
-                        lp,
-                        traj.rewards,
-                        intrinsic,
-                        v_b[traj.states],
-                        env.gamma,
-                        gae_lambda,
-                    )
+                def gradient(name: str) -> Callable[[Float[Array, "S A"]], Array]:
+                    def surrogate(th: Float[Array, "S A"]) -> FloatScalar:
+                        lp = est.log_probs(th, traj.states[:, :-1], traj.actions)
+                        return lirpg_surrogate(
+                            name,
+                            lp,
+                            traj.rewards,
+                            intrinsic,
+                            v_b[traj.states],
+                            env.gamma,
+                            gae_lambda,
+                            weights,
+                        )
 
-                return jax.grad(surrogate)(theta)
+                    return jax.grad(surrogate)
+
+                return gradient(estimator)(theta)
 
             def step(theta: Float[Array, "S A"], k: IntScalar) -> tuple[Array, None]:
                 g_hess = hessian_grad(jax.random.fold_in(key, k), theta)

@@ -11,6 +11,8 @@ trajectories, built with `estimators.straight_through`.
 of a level set, while here the "agent" is a bare logits table whose objective has a closed form.
 """
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -20,7 +22,13 @@ from .._typing import FloatScalar, IntScalar, PRNGKeyArray
 from ..envs._tabular_mdp import MDP, TabularMDP
 from . import estimators as est
 
-__all__ = ["HESSIAN_ERROR_STD", "PATTERNS", "MAMLInit", "pattern_flags", "sampled_gradient"]
+__all__ = [
+    "HESSIAN_ERROR_STD",
+    "PATTERNS",
+    "MAMLInit",
+    "pattern_flags",
+    "sampled_gradient",
+]
 
 # Which pieces are sampled, as letters (inner, Hessian, outer): l = sampled, e = exact.
 PATTERNS: tuple[str, ...] = ("eel", "lee", "ele", "ell", "lle", "lel", "lll")
@@ -44,30 +52,38 @@ def sampled_gradient(
     key: PRNGKeyArray,
     theta: Float[Array, "S A"],
     estimator: str,
-    num_samples: int,
+    num_samples: int | IntScalar,
     noise: float | FloatScalar = 1.0,
+    max_samples: int | None = None,
 ) -> Float[Array, "S A"]:
     """The gradient of one estimator's surrogate on a fresh batch drawn at θ.
 
     The batch comes from μ = stop_gradient(π_θ) with the noisy baseline of spec §1 (drawn once for
     the batch; V_b = 0 for dice). The result is differentiable in θ: its Jacobian is the
     estimator's Hessian estimate.
+
+    **Arguments:** `estimator` is one of `estimators.ESTIMATORS`; `num_samples` may be traced
+    when `max_samples` (the static batch drawn, of which the first `num_samples` are averaged)
+    is given.
     """
-    surrogate = est.get_surrogate(estimator)
+    size = _static_size(num_samples, max_samples, "num_samples", "max_samples")
+    weights = None if max_samples is None else est.prefix_weights(size, num_samples)
     k_traj, k_noise = jax.random.split(key)
     mu = jax.lax.stop_gradient(theta)
-    traj = env.sample_trajectories(k_traj, level, mu, num_samples)
-    if estimator == "dice":
-        values = jnp.zeros(traj.states.shape, traj.rewards.dtype)
-    else:
-        v_b = est.baseline_values(k_noise, env.values(level, mu), noise)
-        values = v_b[traj.states]
+    traj = env.sample_trajectories(k_traj, level, mu, size)
+    baseline = est.baseline_values(k_noise, env.values(level, mu), noise)[traj.states]
 
-    def objective(th: Float[Array, "S A"]) -> FloatScalar:
-        lp = est.log_probs(th, traj.states[:, :-1], traj.actions)
-        return surrogate(lp, traj.rewards, values, env.gamma)
+    def gradient(name: str) -> Callable[[Float[Array, "S A"]], Float[Array, "S A"]]:
+        surrogate = est.get_surrogate(name)
+        values = jnp.zeros_like(baseline) if name == "dice" else baseline
 
-    return jax.grad(objective)(theta)
+        def objective(th: Float[Array, "S A"]) -> FloatScalar:
+            lp = est.log_probs(th, traj.states[:, :-1], traj.actions)
+            return surrogate(lp, traj.rewards, values, env.gamma, weights)
+
+        return jax.grad(objective)
+
+    return gradient(estimator)(theta)
 
 
 class MAMLInit(eqx.Module):
@@ -126,12 +142,13 @@ class MAMLInit(eqx.Module):
         *,
         estimator: str,
         sampled: Bool[Array, "3"],
-        num_samples: int,
+        num_samples: int | IntScalar,
         alpha: float | FloatScalar,
         num_steps: int | IntScalar,
         max_steps: int | None = None,
         noise: float | FloatScalar = 1.0,
         hessian_error: FloatScalar | None = None,
+        max_samples: int | None = None,
     ) -> Float[Array, "S A"]:
         """A stochastic meta-gradient whose pieces are exact or sampled as `sampled` says.
 
@@ -141,6 +158,8 @@ class MAMLInit(eqx.Module):
         - `sampled`: ``[inner, hessian, outer]`` flags (`pattern_flags`); may be traced, so one
           compiled function serves every pattern. Each piece at each step draws its own batch of
           `num_samples` trajectories; batches do not depend on the estimator or the pattern.
+        - `num_samples`, `max_samples`: trajectories per batch; `num_samples` may be traced when
+          `max_samples` (the static batch drawn) is given, as in `sampled_gradient`.
         - `num_steps`, `max_steps`: as in `inner_loop`.
         - `noise`: scale of the baseline noise (spec §1).
         - `hessian_error`: the coefficient ``c`` of spec §2's injected Hessian error
@@ -149,11 +168,14 @@ class MAMLInit(eqx.Module):
         **Returns:** the estimate of ``d J(θ_K) / d θ_0``.
         """
         est.validate_estimator(estimator)
+        _static_size(num_samples, max_samples, "num_samples", "max_samples")
         length = _scan_length(num_steps, max_steps)
         grad_j = jax.grad(lambda th: env.objective(level, th))
 
         def sampled_grad(k: PRNGKeyArray, theta: Float[Array, "S A"]) -> Float[Array, "S A"]:
-            return sampled_gradient(env, level, k, theta, estimator, num_samples, noise)
+            return sampled_gradient(
+                env, level, k, theta, estimator, num_samples, noise, max_samples
+            )
 
         def outer(theta0: Float[Array, "S A"]) -> FloatScalar:
             def step(theta: Float[Array, "S A"], k: IntScalar) -> tuple[Array, None]:
@@ -179,13 +201,18 @@ class MAMLInit(eqx.Module):
         return jax.grad(outer)(self.logits)
 
 
+def _static_size(value: int | IntScalar, maximum: int | None, name: str, max_name: str) -> int:
+    """The static size behind a possibly traced `value`: `maximum` if given, else `value`."""
+    if maximum is not None:
+        if maximum < 1:
+            raise ValueError(f"{max_name} must be at least 1, got {maximum}")
+        return maximum
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+        return value
+    raise ValueError(f"a traced {name} needs a static {max_name}")
+
+
 def _scan_length(num_steps: int | IntScalar, max_steps: int | None) -> int:
-    if max_steps is not None:
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-        return max_steps
-    if isinstance(num_steps, int):
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be at least 1, got {num_steps}")
-        return num_steps
-    raise ValueError("a traced num_steps needs a static max_steps (the scan length)")
+    return _static_size(num_steps, max_steps, "num_steps", "max_steps")

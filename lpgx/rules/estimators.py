@@ -10,7 +10,7 @@ forward pass and carries the score function in the backward pass. With
     G_t = Σ_{j=t}^{T-1} γ^{j-t} r_j + γ^{T-t} V_b(s_T),    A_t = G_t − V_b(s_t),
     w_t = Π_{k≤t} ρ_k,  w_{-1} = 1,
 
-the surrogates, averaged over the batch, are
+the surrogates, averaged over the batch (or weighted by ``weights``), are
 
     maml   (the PG surrogate of MAML-RL)  Σ_t γ^t A_t log π(a_t|s_t)
     lvc    (low-variance curvature)       Σ_t γ^t A_t (ρ_t − 1)
@@ -34,11 +34,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from .._typing import FloatScalar, PRNGKeyArray
+from .._typing import FloatScalar, IntScalar, PRNGKeyArray
 
 __all__ = [
     "ESTIMATORS",
     "baseline_values",
+    "batch_mean",
     "dice",
     "discounted_returns",
     "gae_advantages",
@@ -49,6 +50,7 @@ __all__ = [
     "magic_box",
     "maml",
     "pg",
+    "prefix_weights",
     "straight_through",
     "validate_estimator",
 ]
@@ -73,6 +75,25 @@ def log_probs(
 ) -> Float[Array, "N T"]:
     """``log π(a_t|s_t)`` of a tabular softmax policy on a batch of trajectories."""
     return jax.nn.log_softmax(logits, axis=-1)[states, actions]
+
+
+def batch_mean(
+    per_trajectory: Float[Array, " N"], weights: Float[Array, " N"] | None = None
+) -> FloatScalar:
+    """The batch average, or ``Σ_n w_n x_n`` with `weights` (e.g. a mask over a padded batch)."""
+    if weights is None:
+        return jnp.mean(per_trajectory)
+    return jnp.sum(weights.astype(per_trajectory.dtype) * per_trajectory)
+
+
+def prefix_weights(size: int, num_used: int | IntScalar) -> Float[Array, " N"]:
+    """Weights ``1/n`` on the first ``n = num_used`` of `size` trajectories, 0 on the rest.
+
+    A batch of a traced size: draw `size` trajectories once and average the first ``n``, so one
+    compiled function serves every ``n ≤ size``.
+    """
+    mask = jnp.arange(size, dtype=jnp.int32) < num_used
+    return mask.astype(jnp.float32) / jnp.asarray(num_used, jnp.float32)
 
 
 def _discounts(gamma: float | FloatScalar, length: int, like: Array) -> Float[Array, " T"]:
@@ -117,11 +138,12 @@ def maml(
     rewards: Float[Array, "N T"],
     values: Float[Array, "N T+1"],
     gamma: float | FloatScalar,
+    weights: Float[Array, " N"] | None = None,
 ) -> FloatScalar:
     """The PG surrogate ``mean_n Σ_t γ^t A_t log π(a_t|s_t)`` (biased Hessian)."""
     adv = _advantages(rewards, values, gamma)
     disc = _discounts(gamma, rewards.shape[1], rewards)
-    return jnp.mean(jnp.sum(disc[None, :] * adv * log_probs, axis=1))
+    return batch_mean(jnp.sum(disc[None, :] * adv * log_probs, axis=1), weights)
 
 
 pg = maml
@@ -132,11 +154,12 @@ def lvc(
     rewards: Float[Array, "N T"],
     values: Float[Array, "N T+1"],
     gamma: float | FloatScalar,
+    weights: Float[Array, " N"] | None = None,
 ) -> FloatScalar:
     """The low-variance-curvature surrogate ``mean_n Σ_t γ^t A_t (ρ_t − 1)``."""
     adv = _advantages(rewards, values, gamma)
     disc = _discounts(gamma, rewards.shape[1], rewards)
-    return jnp.mean(jnp.sum(disc[None, :] * adv * (magic_box(log_probs) - 1.0), axis=1))
+    return batch_mean(jnp.sum(disc[None, :] * adv * (magic_box(log_probs) - 1.0), axis=1), weights)
 
 
 def dice(
@@ -144,12 +167,13 @@ def dice(
     rewards: Float[Array, "N T"],
     values: Float[Array, "N T+1"] | None,
     gamma: float | FloatScalar,
+    weights: Float[Array, " N"] | None = None,
 ) -> FloatScalar:
     """DiCE without baseline ``mean_n Σ_t γ^t w_t r_t``; `values` is ignored (V_b = 0)."""
     del values
     disc = _discounts(gamma, rewards.shape[1], rewards)
-    weights = magic_box(jnp.cumsum(log_probs, axis=1))
-    return jnp.mean(jnp.sum(disc[None, :] * weights * rewards, axis=1))
+    w = magic_box(jnp.cumsum(log_probs, axis=1))
+    return batch_mean(jnp.sum(disc[None, :] * w * rewards, axis=1), weights)
 
 
 def loaded(
@@ -157,13 +181,16 @@ def loaded(
     rewards: Float[Array, "N T"],
     values: Float[Array, "N T+1"],
     gamma: float | FloatScalar,
+    weights: Float[Array, " N"] | None = None,
 ) -> FloatScalar:
     """Loaded DiCE ``mean_n Σ_t γ^t A_t (w_t − w_{t-1})``; its forward value is 0."""
     adv = _advantages(rewards, values, gamma)
     disc = _discounts(gamma, rewards.shape[1], rewards)
     cum = jnp.cumsum(log_probs, axis=1)
     prev = jnp.concatenate([jnp.zeros_like(cum[:, :1]), cum[:, :-1]], axis=1)
-    return jnp.mean(jnp.sum(disc[None, :] * adv * (magic_box(cum) - magic_box(prev)), axis=1))
+    return batch_mean(
+        jnp.sum(disc[None, :] * adv * (magic_box(cum) - magic_box(prev)), axis=1), weights
+    )
 
 
 Surrogate = Callable[..., FloatScalar]

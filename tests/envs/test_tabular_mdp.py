@@ -55,9 +55,7 @@ def test_step_resets_after_horizon(env: TabularMDP) -> None:
 def test_trajectory_returns_match_exact_value(env: TabularMDP) -> None:
     mdp = env.sample_level(jax.random.key(4))
     logits = jax.random.normal(jax.random.key(5), (20, 5))
-    traj = jax.jit(env.sample_trajectories, static_argnums=3)(
-        jax.random.key(6), mdp, logits, 4000
-    )
+    traj = jax.jit(env.sample_trajectories, static_argnums=3)(jax.random.key(6), mdp, logits, 4000)
     assert traj.states.shape == (4000, 21) and traj.actions.shape == (4000, 20)
     assert (np.asarray(traj.states[:, 0]) == 0).all()
     v = env.values(mdp, logits)
