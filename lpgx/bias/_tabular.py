@@ -201,7 +201,7 @@ def experiment_config(name: str, quick: bool = False, **overrides: Any) -> Tabul
     config = full[name]
     if quick:
         # Small enough for a test, large enough to show each experiment's shape (the tests
-        # assert those shapes on these sizes); comp-lr shares comp-sample's compiled N = 32.
+        # assert those shapes on these sizes).
         small: dict[str, Any] = {"num_mdps": 3, "num_repeats": 5}
         comp: dict[str, Any] = {"estimators": ("maml",), "num_mdps": 10, "num_repeats": 10}
         reduced: dict[str, Any] = {
@@ -214,7 +214,7 @@ def experiment_config(name: str, quick: bool = False, **overrides: Any) -> Tabul
             "lr": small | {"alphas": (1.0, 9.0), "steps": (2,), "patterns": ("lee", "ele", "lll")},
             "steps": small | {"steps": (1, 3), "patterns": ("lee", "ele", "lll")},
             "comp-lr": comp | {"alphas": (1.0, 5.0, 13.0), "steps": (2,)},
-            "comp-sample": comp | {"num_samples": (8, 32, 128)},
+            "comp-sample": comp | {"num_samples": (16, 64, 256)},
             "comp-steps": comp | {"steps": (1, 3, 6)},
             "hessian": small | {"alphas": (3.0, 4.5), "hessian_errors": (0.5, 4.0)},
             "lirpg": small | {"num_samples": (16,), "steps": (1, 3)},

@@ -117,10 +117,11 @@ def test_compositional_bias_falls_with_samples_and_grows_with_alpha_and_steps(
     tmp_path: Path,
 ) -> None:
     sample = _run("comp-sample", tmp_path)
-    ns = [8, 32, 128]
+    ns = [16, 64, 256]
     mse = [_mean(sample, "grad_mse", num_samples=n) for n in ns]
     # grad_mse = bias² + variance/10; both terms fall like 1/N (spec §6), so the slope is
-    # near −1 (measured −1.35 over N = 8..128, 10 MDPs × 10 repeats).
+    # near −1: measured −1.04 over N = 16..256 (10 MDPs × 10 repeats; −1.35 over 8..128,
+    # where the small-N curvature of the inner update still adds to the bias).
     slope = loglog_slope(ns, mse)
     assert -1.4 < slope < -0.7, slope
     assert sample["slopes"][0]["grad_mse_slope"] == pytest.approx(slope)
