@@ -127,8 +127,9 @@ def test_compositional_bias_falls_with_samples_and_grows_with_alpha_and_steps(
     assert sample["slopes"][0]["grad_mse_slope"] == pytest.approx(slope)
 
     lr = _run("comp-lr", tmp_path)
-    by_alpha = [_mean(lr, "grad_mse", alpha=a) for a in (1.0, 5.0, 13.0)]
-    # Theorem 1: the bias grows with α (measured 1.5e-7, 1.3e-5, 2.1e-4: steps of 10×).
+    by_alpha = [_mean(lr, "grad_mse", alpha=a) for a in (1.0, 3.0, 5.0)]
+    # Theorem 1: the bias grows with α (K 6; measured 1.4e-6, 4.5e-5, 1.4e-3: steps of 30×).
+    # Beyond α 5 it saturates near 1e-3 (benchmarks/RESULTS.md), so larger α are not asserted.
     assert by_alpha[0] < by_alpha[1] < by_alpha[2]
 
     steps = _run("comp-steps", tmp_path)
