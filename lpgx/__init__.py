@@ -14,13 +14,16 @@ from .curriculum import AbstractCurriculum as AbstractCurriculum
 from .curriculum import DomainRandomisation as DomainRandomisation
 from .curriculum import Frozen as Frozen
 from .envs import LEVEL_SET_NAMES as LEVEL_SET_NAMES
+from .envs import MDP as MDP
 from .envs import AbstractEnvironment as AbstractEnvironment
 from .envs import AbstractTaskDistribution as AbstractTaskDistribution
 from .envs import EnvState as EnvState
 from .envs import GridWorld as GridWorld
 from .envs import Level as Level
 from .envs import LevelSet as LevelSet
+from .envs import MDPTrajectory as MDPTrajectory
 from .envs import ObsSpec as ObsSpec
+from .envs import TabularMDP as TabularMDP
 from .envs import Task as Task
 from .envs import get_level_set as get_level_set
 from .envs import optimal_return as optimal_return
@@ -43,8 +46,11 @@ from .rules import A2C as A2C
 from .rules import LPG as LPG
 from .rules import A2CConfig as A2CConfig
 from .rules import AbstractUpdateRule as AbstractUpdateRule
+from .rules import IntrinsicReward as IntrinsicReward
 from .rules import LifetimeContext as LifetimeContext
 from .rules import LPGConfig as LPGConfig
+from .rules import MAMLInit as MAMLInit
+from .rules import estimators as estimators
 from .trainer import Trainer as Trainer
 from .trainer import TrainState as TrainState
 

@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lpgx_cli.levels",
         "list the level sets, or draw one (`levels list`, `levels show NAME`)",
     ),
+    "bias": (
+        "lpgx_cli.bias",
+        "gradient-bias experiments: tabular MDPs (MAML-RL, LIRPG) and LOLA-DiCE",
+    ),
 }
 
 

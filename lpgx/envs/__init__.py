@@ -29,3 +29,7 @@ from ._render import level_info as level_info
 from ._render import plot_levels as plot_levels
 from ._render import render_text as render_text
 from ._render import split_levels as split_levels
+from ._tabular_mdp import MDP as MDP
+from ._tabular_mdp import MDPState as MDPState
+from ._tabular_mdp import MDPTrajectory as MDPTrajectory
+from ._tabular_mdp import TabularMDP as TabularMDP
