@@ -47,7 +47,7 @@ class EvalArgs:
 
 
 def _methods(sources: tuple[str, ...]) -> tuple[dict[str, list[Any]], list[Path]]:
-    from lpgx.meta_test import load_learned_rule, load_untrained_rule
+    from lpgx.meta_testing import load_learned_rule, load_untrained_rule
     from lpgx.rules import A2C
 
     methods: dict[str, list[Any]] = {}
@@ -140,7 +140,7 @@ def main(argv: list[str]) -> int:
     args = tyro.cli(EvalArgs, args=argv, prog="lpgx eval", description=__doc__)
     from lpgx.compose import TrainConfig, make_tasks
     from lpgx.lifetime import AgentConfig, Learner
-    from lpgx.meta_test import EvalSettings, compare
+    from lpgx.meta_testing import EvalSettings, compare
     from lpgx.train import read_config
 
     try:
