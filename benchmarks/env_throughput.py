@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import tyro
 from rich.console import Console
 
-from lpgx.envs import NUM_ACTIONS, EnvState, Level, LevelSet, get_level_set
+from lpgx.compose import make_tasks
+from lpgx.envs import AbstractTaskDistribution
 from lpgx.sharding import agent_mesh, shard_agents
 
 from .common import report_results, time_compiled
@@ -34,7 +35,8 @@ class Config:
     """Options of the environment-throughput benchmark."""
 
     level_sets: tuple[str, ...] = ("all", "rand_all")
-    """Level sets to run (one tabular, one non-tabular by default)."""
+    """Task distributions to run: level sets (one tabular, one non-tabular by default), or
+    gymnax:NAME (MinAtar, classic control)."""
     num_envs: tuple[int, ...] = (1, 64, 4096)
     """Numbers of parallel (vmapped) environments."""
     steps: int = 500
@@ -69,12 +71,12 @@ class Result:
         return self.num_envs * self.steps / self.median_s
 
 
-Carry = tuple[EnvState, jax.Array, jax.Array]
+Carry = tuple[Any, jax.Array, jax.Array]
 
 
 def make_rollout(
-    level_set: LevelSet, num_envs: int, steps: int
-) -> Callable[[jax.Array, Level, EnvState, jax.Array], Carry]:
+    level_set: AbstractTaskDistribution, num_envs: int, steps: int
+) -> Callable[[jax.Array, Any, Any, jax.Array], Carry]:
     """The function timed: ``steps`` vmapped random-action steps from a given state.
 
     **Returns:** ``rollout(key, levels, state, obs) -> (state, obs, total_reward)``.
@@ -82,11 +84,11 @@ def make_rollout(
     env = level_set.env()
     step = jax.vmap(env.step)
 
-    def rollout(key: jax.Array, levels: Level, state: EnvState, obs: jax.Array) -> Carry:
+    def rollout(key: jax.Array, levels: Any, state: Any, obs: jax.Array) -> Carry:
         def body(carry: Carry, key: jax.Array) -> tuple[Carry, None]:
             state, obs, total = carry
             k_action, k_step = jax.random.split(key)
-            actions = jax.random.randint(k_action, (num_envs,), 0, NUM_ACTIONS, dtype=jnp.int32)
+            actions = jax.random.randint(k_action, (num_envs,), 0, env.num_actions, dtype=jnp.int32)
             state, obs, reward, _ = step(jax.random.split(k_step, num_envs), levels, state, actions)
             return (state, obs, total + jnp.sum(reward)), None
 
@@ -97,7 +99,9 @@ def make_rollout(
     return rollout
 
 
-def _initial(level_set: LevelSet, num_envs: int, key: jax.Array) -> tuple[Level, EnvState, Any]:
+def _initial(
+    level_set: AbstractTaskDistribution, num_envs: int, key: jax.Array
+) -> tuple[Any, Any, Any]:
     env = level_set.env()
     k_levels, k_reset = jax.random.split(key)
     tasks = jax.jit(jax.vmap(level_set.sample))(jax.random.split(k_levels, num_envs))
@@ -118,7 +122,7 @@ def measure(
             f"{num_envs} environments cannot be split over {devices} devices: use a multiple "
             f"of {devices} environments, or fewer --devices."
         )
-    level_set = get_level_set(name)
+    level_set = make_tasks(name)
     key = jax.random.key(seed)
     k_init, k_run = jax.random.split(key)
     levels, state, obs = shard_agents(_initial(level_set, num_envs, k_init), mesh)
@@ -126,7 +130,7 @@ def measure(
     timing, _ = time_compiled(rollout, k_run, levels, state, obs, repeats=repeats)
     return Result(
         level_set=name,
-        tabular=level_set.tabular,
+        tabular=bool(getattr(level_set, "tabular", False)),
         num_envs=num_envs,
         steps=steps,
         compile_s=timing.compile_s,
@@ -139,7 +143,7 @@ def measure(
 def run(config: Config, console: Console | None = None) -> list[Result]:
     """Measure every (level set, number of environments) pair of `config`."""
     for name in config.level_sets:
-        get_level_set(name)  # unknown names fail before anything compiles
+        make_tasks(name)  # unknown names fail before anything compiles
     results = []
     for name in config.level_sets:
         for n in config.num_envs:
