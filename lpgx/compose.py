@@ -144,6 +144,9 @@ class TrainConfig:
     """Learning rate of the meta-optimiser (Adam for the meta-gradient; ES's initial one)."""
     lpg_max_grad_norm: float = 0.5
     """Global-norm clip of the meta-gradient."""
+    meta_differentiation: Literal["exact", "stop_gradient", "lvc"] = "exact"
+    """How the meta-gradient goes through agent updates: exact (the true derivative),
+    stop_gradient (the reference's), lvc (a lower-bias Hessian); see `lpgx bias lpg`."""
     # Evolution strategies (TA-LPG)
     use_es: bool = False
     """Meta-train by evolution strategies (antithetic pairs; --lpg-learning-rate is ES's)."""
@@ -281,6 +284,7 @@ META_GRADIENT_FLAGS = {
     "max_grad_norm": "lpg_max_grad_norm",
     "gamma": "gamma",
     "gae_lambda": "gae_lambda",
+    "differentiation": "meta_differentiation",
 }
 ES_FLAGS = {
     "learning_rate": "lpg_learning_rate",

@@ -22,8 +22,10 @@ from .envs import AbstractEnvironment, AbstractTaskDistribution, ObsSpec, Task
 from .rules import AbstractUpdateRule, LifetimeContext
 
 __all__ = [
+    "DIFFERENTIATIONS",
     "AgentConfig",
     "AgentState",
+    "Differentiation",
     "Learner",
     "agent_rollout",
     "agent_update",
@@ -34,6 +36,8 @@ __all__ = [
 
 
 Optimiser = Literal["sgd", "adam"]
+Differentiation = Literal["exact", "stop_gradient", "lvc"]
+DIFFERENTIATIONS: tuple[str, ...] = ("exact", "stop_gradient", "lvc")
 
 
 @dataclass(frozen=True)
@@ -223,10 +227,23 @@ def update_from_rollout(
     traj: Trajectory,
     env_state: PyTree,
     obs: Array,
+    differentiation: Differentiation = "exact",
 ) -> tuple[AgentState, dict[str, Scalar]]:
     """One optimiser step on `traj`, gated by the agent's lifetime; the workers move on to
-    ``(env_state, obs)`` either way."""
-    ctx = LifetimeContext(step=agent.step, lifetime=agent.task.lifetime, agent=agent.params)
+    ``(env_state, obs)`` either way.
+
+    ``differentiation`` says how a meta-gradient sees this update (`AgentState` is unchanged
+    in value): ``"exact"``, the true derivative; ``"stop_gradient"``, the reference's, which
+    cuts the path through the rule's inputs (the current policy, y); ``"lvc"``, the rule's
+    log π(a|s) written as π / stop_gradient(π) (a lower-bias Hessian).
+    """
+    params = agent.params
+    ctx = LifetimeContext(
+        step=agent.step,
+        lifetime=agent.task.lifetime,
+        agent=jax.lax.stop_gradient(params) if differentiation == "stop_gradient" else params,
+        log_prob="lvc" if differentiation == "lvc" else "log",
+    )
     (loss, metrics), grads = eqx.filter_value_and_grad(rule.agent_loss, has_aux=True)(
         agent.params, traj, ctx
     )

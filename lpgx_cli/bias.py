@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hessian": (__name__, "multi-step Hessian bias vs injected Hessian error c, per α (K 2)"),
     "lirpg": (__name__, "LIRPG: corr/spread vs K with a sampled Hessian (maml, lvc; N 16–256)"),
     "lola": ("lpgx_cli.bias_lola", "LOLA-DiCE on the iterated prisoner's dilemma"),
+    "lpg": (
+        "lpgx_cli.bias_lpg",
+        "LPG's meta-gradient: exact, stop-gradient (the reference) and LVC vs a reference",
+    ),
 }
 
 

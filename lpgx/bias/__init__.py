@@ -2,8 +2,12 @@
 
 `experiment_config` gives the reference's sweeps (spec §2–3) by name, `run_tabular` runs one as
 vectorised compiled calls, `plot_tabular` draws it; the metrics are plain functions.
+`run_lpg_bias` measures the LPG's own meta-gradient, differentiated in each of the ways
+`MetaGradient` offers, against a large-sample reference.
 """
 
+from ._lpg import LPGBiasConfig as LPGBiasConfig
+from ._lpg import run_lpg_bias as run_lpg_bias
 from ._plot import plot_tabular as plot_tabular
 from ._tabular import EXPERIMENTS as EXPERIMENTS
 from ._tabular import TabularBiasConfig as TabularBiasConfig

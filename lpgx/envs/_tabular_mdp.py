@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from .._typing import BoolScalar, FloatScalar, IntScalar, PRNGKeyArray
-from ._base import AbstractEnvironment
+from ._base import AbstractEnvironment, ObsSpec
 
 __all__ = ["MDP", "MDPState", "MDPTrajectory", "TabularMDP"]
 
@@ -77,6 +77,11 @@ class TabularMDP(AbstractEnvironment[MDP, MDPState]):
             raise ValueError(
                 f"start_state {self.start_state} is not a state; choose 0..{self.num_states - 1}"
             )
+
+    @property
+    def obs_spec(self) -> ObsSpec:
+        """The state index (a tabular agent looks it up)."""
+        return ObsSpec.index(self.num_states)
 
     def sample_level(self, key: PRNGKeyArray) -> MDP:
         """Draw an MDP: Dirichlet(concentration) transitions, U[0, 1) rewards."""

@@ -21,7 +21,14 @@ from .._tree import strided_merge, strided_split
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet, Trajectory, make_net
 from ..envs import Task
-from ..lifetime import AgentState, Learner, agent_rollout, update_from_rollout
+from ..lifetime import (
+    DIFFERENTIATIONS,
+    AgentState,
+    Differentiation,
+    Learner,
+    agent_rollout,
+    update_from_rollout,
+)
 from ..rules import AbstractUpdateRule, gae, normalise
 from ._base import AbstractMetaOptimiser, MetaState
 
@@ -44,9 +51,18 @@ class MetaGradientConfig:
     """Discount of the value critic's GAE (outer advantages and critic targets)."""
     gae_lambda: float = 0.95
     """λ of the value critic's GAE."""
+    differentiation: Differentiation = "exact"
+    """How the meta-gradient goes through the agent updates: exact (the true derivative),
+    stop_gradient (the reference: no path through the rule's inputs), lvc (log π as π/sg(π) in
+    the agent's loss: a lower-bias Hessian). `lpgx bias lpg` measures them."""
 
     def __post_init__(self) -> None:
         problems = []
+        if self.differentiation not in DIFFERENTIATIONS:
+            problems.append(
+                f"differentiation must be one of {', '.join(DIFFERENTIATIONS)}, got "
+                f"{self.differentiation!r}"
+            )
         if self.num_agent_updates < 1:
             problems.append(f"num_agent_updates must be at least 1, got {self.num_agent_updates}")
         if not self.learning_rate > 0 or not self.max_grad_norm > 0:
@@ -175,7 +191,9 @@ class MetaGradient(AbstractMetaOptimiser[MetaAgent]):
         ) -> tuple[tuple[AgentState, Any, Any], dict[str, Scalar]]:
             a, critic, critic_opt = carry
             env_state, obs, traj = agent_rollout(self.learner, a, k)
-            a, m = update_from_rollout(self.learner, rule, a, traj, env_state, obs)
+            a, m = update_from_rollout(
+                self.learner, rule, a, traj, env_state, obs, cfg.differentiation
+            )
             reg = rule.meta_regulariser(a.params, traj, m)
             critic, critic_opt, value_loss = self._critic_step(critic, critic_opt, sg(traj))
             m = {**m, "regulariser": reg, "value_loss": value_loss}

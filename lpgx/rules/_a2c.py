@@ -55,7 +55,7 @@ class A2C(AbstractUpdateRule):
         adv, target = gae(traj.reward, ref_value[..., 0], traj.done, cfg.gamma, cfg.gae_lambda)
         adv = normalise(adv)
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits), traj.action[..., None], axis=-1)
-        policy_loss = -jnp.mean(logp[..., 0] * adv)
+        policy_loss = -jnp.mean(ctx.log_prob_term(logp[..., 0]) * adv)
         ent = jnp.mean(entropy(logits))
         value_loss = jnp.mean((value[:-1] - target) ** 2)
         loss = policy_loss - cfg.entropy_coeff * ent + cfg.value_coeff * value_loss

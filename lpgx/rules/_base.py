@@ -1,8 +1,10 @@
 """The update-rule interface: how an agent turns experience into a loss."""
 
 import abc
+from typing import Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int
 
@@ -25,6 +27,16 @@ class LifetimeContext(eqx.Module):
     step: Int[Array, ""]
     lifetime: Int[Array, ""]
     agent: Agent
+    log_prob: Literal["log", "lvc"] = eqx.field(static=True, default="log")
+    """How the rule's loss should write log π(a|s) of the parameters it differentiates:
+    ``"log"`` as it is, ``"lvc"`` as ``π / stop_gradient(π)`` (`log_prob_term`): the same
+    value's gradient, a lower-bias Hessian for a meta-gradient through the update."""
+
+    def log_prob_term(self, logp: Array) -> Array:
+        """`logp` as the rule's loss should use it (see ``log_prob``)."""
+        if self.log_prob == "lvc":
+            return jnp.exp(logp - jax.lax.stop_gradient(logp))
+        return logp
 
 
 class AbstractUpdateRule(eqx.Module):

@@ -275,7 +275,7 @@ class LPG(AbstractUpdateRule):
         pi_hat, y_hat = self(x, traj.done)
         y_t = y[:-1]
         kl = jnp.sum(y_t * (jnp.log(y_t + _EPS) - jnp.log(y_hat + _EPS)), axis=-1)
-        policy_loss = -jnp.mean(pi_hat * logp)
+        policy_loss = -jnp.mean(pi_hat * ctx.log_prob_term(logp))
         y_loss = jnp.mean(kl)
         loss = policy_loss + self.y_coeff * y_loss
         return loss, {

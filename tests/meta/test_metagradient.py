@@ -120,3 +120,40 @@ def test_lifetime_features_are_fraction_and_log() -> None:
     np.testing.assert_allclose(feats[..., 6], 0.25)
     np.testing.assert_allclose(feats[..., 7], np.log(100.0), rtol=1e-6)
     np.testing.assert_allclose(feats[..., 2], 0.99)  # γ input (decision 9)
+
+
+def _meta_gradients(num_agent_updates: int) -> dict[str, np.ndarray]:
+    levels = get_level_set("dense")
+    learner = Learner.for_tasks(levels, num_workers=4, rollout_len=8)
+    rule = LPG(key=jax.random.key(0), hidden=8, y_size=4)
+    tasks = jax.vmap(levels.sample)(jax.random.split(jax.random.key(1), 2))
+    out = {}
+    for way in ("exact", "stop_gradient", "lvc"):
+        config = MetaGradientConfig(num_agent_updates=num_agent_updates, differentiation=way)  # type: ignore[arg-type]
+        mg = MetaGradient(learner, config)
+        agents = mg.init_agents(jax.random.key(2), tasks, rule)
+        grads, _, _ = eqx.filter_jit(mg.meta_gradient)(rule, agents, jax.random.key(3))
+        out[way] = np.concatenate([np.ravel(x) for x in jax.tree.leaves(grads)])
+    return out
+
+
+def test_ways_of_differentiating_agree_on_one_update_and_differ_after() -> None:
+    """With K = 1 the rule's inputs come from the fresh agent (no path through an earlier
+    update) and the LVC form changes only the agent loss's Hessian in θ, which K = 1 never
+    uses: all three meta-gradients agree. With K = 2 the reference's stop-gradient drops the
+    path through the first update's effect on the inputs, and LVC changes that Hessian."""
+    one = _meta_gradients(1)
+    np.testing.assert_allclose(one["stop_gradient"], one["exact"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(one["lvc"], one["exact"], rtol=1e-4, atol=1e-6)
+    two = _meta_gradients(2)
+    for way in ("stop_gradient", "lvc"):
+        gap = np.linalg.norm(two[way] - two["exact"]) / np.linalg.norm(two["exact"])
+        assert gap > 1e-3, (way, gap)
+        # Yet the same first-order information: the directions stay close.
+        cosine = two[way] @ two["exact"] / np.linalg.norm(two[way]) / np.linalg.norm(two["exact"])
+        assert cosine > 0.5, (way, cosine)
+
+
+def test_an_unknown_way_of_differentiating_is_refused() -> None:
+    with pytest.raises((ValueError, TypeError), match="differentiation"):
+        MetaGradientConfig(differentiation="dice")  # type: ignore[arg-type]
