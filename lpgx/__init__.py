@@ -21,6 +21,8 @@ from .envs import LEVEL_SET_NAMES as LEVEL_SET_NAMES
 from .envs import AbstractEnvironment as AbstractEnvironment
 from .envs import EnvState as EnvState
 from .envs import GridWorld as GridWorld
+from .envs import IPDTrajectory as IPDTrajectory
+from .envs import IteratedPrisonersDilemma as IteratedPrisonersDilemma
 from .envs import Level as Level
 from .envs import LevelSet as LevelSet
 from .envs import Task as Task

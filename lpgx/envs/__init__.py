@@ -1,6 +1,10 @@
 """Environments (layer 1): the LPG grid world, its level sets, and the environment interface."""
 
 from ._base import AbstractEnvironment as AbstractEnvironment
+from ._ipd import IPDState as IPDState
+from ._ipd import IPDTrajectory as IPDTrajectory
+from ._ipd import IteratedPrisonersDilemma as IteratedPrisonersDilemma
+from ._ipd import ipd_log_prob as ipd_log_prob
 from .gridworld import NUM_ACTIONS as NUM_ACTIONS
 from .gridworld import EnvState as EnvState
 from .gridworld import GridWorld as GridWorld
