@@ -5,6 +5,7 @@ from ._lola import Estimate as Estimate
 from ._lola import LolaConfig as LolaConfig
 from ._lola import LolaMetrics as LolaMetrics
 from ._lola import LolaState as LolaState
+from ._lola import compile_lola as compile_lola
 from ._lola import dice_objective as dice_objective
 from ._lola import exact_lola_meta_gradient as exact_lola_meta_gradient
 from ._lola import get_lola_variant as get_lola_variant

@@ -29,6 +29,7 @@ perspective is the same game with the player axis swapped).
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Literal
 
 import equinox as eqx
@@ -47,6 +48,7 @@ __all__ = [
     "LolaConfig",
     "LolaMetrics",
     "LolaState",
+    "compile_lola",
     "dice_objective",
     "exact_lola_meta_gradient",
     "get_lola_variant",
@@ -486,8 +488,11 @@ def _perspective(
     value_self = values[0]
 
     def losses(theta_self: Float[Array, "5"]) -> tuple[Float[Array, "2"], IPDTrajectory]:
+        # With a separate Hessian piece only the value of the compositional step is used, so its
+        # gradient is taken at a constant θ_self (no second-order work for it).
+        comp_self = theta_self if config.hessian is None else jax.lax.stop_gradient(theta_self)
         grad_comp = _opponent_gradient(
-            config.inner, config, theta_opp, theta_self, value_opp, comp_data
+            config.inner, config, theta_opp, comp_self, value_opp, comp_data
         )
         lookahead = theta_opp - config.lr_in * grad_comp
         if config.hessian is not None:
@@ -581,6 +586,17 @@ def _run_seed(config: LolaConfig, seed: IntScalar) -> tuple[LolaState, LolaMetri
 @functools.partial(jax.jit, static_argnums=0)
 def _run_seeds(config: LolaConfig, seeds: Int[Array, " seeds"]) -> tuple[LolaState, LolaMetrics]:
     return jax.vmap(lambda s: _run_seed(config, s))(seeds)
+
+
+def compile_lola(
+    config: LolaConfig, num_seeds: int
+) -> Callable[[Int[Array, " seeds"]], tuple[LolaState, LolaMetrics]]:
+    """Compile `run_lola` for `config` and `num_seeds` seeds ahead of time (to time compilation
+    apart from running); the result takes the seeds array."""
+    config.validate()
+    if num_seeds < 1:
+        raise ValueError(f"num_seeds must be at least 1, got {num_seeds}")
+    return _run_seeds.lower(config, jnp.zeros((num_seeds,), jnp.int32)).compile()
 
 
 def run_lola(config: LolaConfig, seeds: Int[Array, " seeds"]) -> tuple[LolaState, LolaMetrics]:
