@@ -97,15 +97,27 @@ def plot_lola(results: dict[str, dict[str, Any]], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    panels = (("joint_return", "joint return (mean reward per step)"), ("corr", "corr"))
-    for ax, (key, label) in zip(axes, panels, strict=True):
-        for name, res in results.items():
+    # 11 variants: the default colour cycle has only 10.
+    colours = [plt.get_cmap("tab20")(i / 19) for i in range(20)]
+    iterations = len(next(iter(results.values()))["corr"][0]) if results else 1
+    # One iteration's correlation is a noisy 5-dimensional statistic: show a moving average.
+    window = max(1, min(20, iterations // 10))
+    panels = (
+        ("joint_return", "joint return (mean reward per step)", 1),
+        ("corr", f"corr (moving average over {window} iterations)", window),
+    )
+    for ax, (key, label, w) in zip(axes, panels, strict=True):
+        for i, (name, res) in enumerate(results.items()):
             x = np.asarray(res[key], dtype=np.float64)
+            if w > 1:
+                kernel = np.ones(w) / w
+                x = np.stack([np.convolve(row, kernel, mode="valid") for row in x])
             mean = x.mean(axis=0)
             se = x.std(axis=0, ddof=1) / math.sqrt(x.shape[0]) if x.shape[0] > 1 else 0 * mean
-            steps = np.arange(1, x.shape[1] + 1)
-            (line,) = ax.plot(steps, mean, label=name, linewidth=1.2)
-            ax.fill_between(steps, mean - se, mean + se, color=line.get_color(), alpha=0.2)
+            steps = np.arange(x.shape[1]) + w
+            colour = colours[i % len(colours)]
+            ax.plot(steps, mean, label=name, linewidth=1.2, color=colour)
+            ax.fill_between(steps, mean - se, mean + se, color=colour, alpha=0.2)
         ax.set_xlabel("iteration")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

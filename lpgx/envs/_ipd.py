@@ -146,15 +146,19 @@ class IteratedPrisonersDilemma(AbstractEnvironment[None, IPDState]):
         return jax.vmap(one)(uniforms)
 
     def exact_value(
-        self, theta_self: Float[Array, "5"], theta_other: Float[Array, "5"]
+        self,
+        theta_self: Float[Array, "5"],
+        theta_other: Float[Array, "5"],
+        horizon: int | None = None,
     ) -> FloatScalar:
-        """Discounted value ``Σ_t γᵗ r_t`` (infinite horizon, from round 0) of the first player.
+        """Discounted value ``Σ_t γᵗ r_t`` (from round 0) of the first player.
 
         ``V = p₀ᵀ (I − γP)⁻¹ r`` over the four joint outcomes ``(own, other)`` in the order
         ``(0,0), (0,1), (1,0), (1,1)`` (the states ``1…4``): `p₀` is the distribution of the
         first round, ``P[j, k]`` the probability of outcome ``k`` after outcome ``j``. The
         opponent's parameters are re-indexed ``[0, 1, 3, 2, 4]`` into the first player's states.
-        Differentiable in both arguments.
+        With `horizon` ``H`` the sum stops after ``H`` rounds (``p₀ᵀ Σ_{t<H} (γP)ᵗ r``: the value
+        a rollout of ``H`` rounds estimates). Differentiable in both parameter vectors.
         """
         p_self = jax.nn.sigmoid(theta_self)
         p_other = jax.nn.sigmoid(theta_other[jnp.asarray(_SWAP_STATES, jnp.int32)])
@@ -166,8 +170,19 @@ class IteratedPrisonersDilemma(AbstractEnvironment[None, IPDState]):
         p0 = outcomes(p_self[0], p_other[0])
         transition = outcomes(p_self[1:], p_other[1:])
         rewards = jnp.asarray(_PAYOFF, jnp.float32).reshape(4)
-        eye = jnp.eye(4, dtype=transition.dtype)
-        discounted = jnp.linalg.solve(eye - self.gamma * transition, rewards)
+        if horizon is None:
+            eye = jnp.eye(4, dtype=transition.dtype)
+            discounted = jnp.linalg.solve(eye - self.gamma * transition, rewards)
+        else:
+            if horizon < 1:
+                raise ValueError(f"horizon must be at least 1, got {horizon}")
+
+            def add_round(_: int | Array, carry: tuple[Array, Array]) -> tuple[Array, Array]:
+                term, total = carry
+                term = self.gamma * (transition @ term)
+                return term, total + term
+
+            _, discounted = jax.lax.fori_loop(0, horizon - 1, add_round, (rewards, rewards))
         return jnp.dot(p0, discounted)
 
     def exact_values(self, thetas: Float[Array, "2 5"]) -> Float[Array, "2"]:

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,12 +12,15 @@ from lpgx.bias import (
     LOLA_VARIANTS,
     Estimate,
     LolaConfig,
+    LolaState,
     dice_objective,
     get_lola_variant,
+    lola_init,
+    lola_iteration,
     off_policy_dice_objective,
     run_lola,
 )
-from lpgx.envs import IteratedPrisonersDilemma
+from lpgx.envs import IPDTrajectory, IteratedPrisonersDilemma
 from lpgx.rules.estimators import magic_box
 
 
@@ -51,6 +55,53 @@ def test_dice_gradients_estimate_the_exact_gradients() -> None:
     assert float(jnp.linalg.norm(on - exact)) < 0.15 * scale
     # On on-policy data the off-policy estimator differs only by log(π + 1e-6).
     np.testing.assert_allclose(off, on, rtol=1e-3, atol=1e-3 * scale)
+
+
+def _random_state(config: LolaConfig) -> LolaState:
+    state = lola_init(config, jax.random.key(0))
+    thetas = jax.random.normal(jax.random.key(1), (2, 5))
+    return eqx.tree_at(lambda s: s.thetas, state, thetas)
+
+
+def test_straight_through_split_with_the_same_piece_is_the_plain_step() -> None:
+    plain = LolaConfig(inner=Estimate("exact"), outer=Estimate("exact"))
+    split = dataclasses.replace(plain, hessian=Estimate("exact"))
+    state = _random_state(plain)
+    step = jax.jit(lola_iteration, static_argnums=0)
+    new_plain, m_plain = step(plain, state, jax.random.key(2))
+    new_split, m_split = step(split, state, jax.random.key(2))
+    np.testing.assert_allclose(new_split.thetas, new_plain.thetas, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m_plain.corr, 1.0, atol=1e-5)
+    np.testing.assert_allclose(m_split.corr, 1.0, atol=1e-5)
+
+
+def test_dice_mixed_hessian_estimates_the_exact_one() -> None:
+    # The LOLA term is the mixed second derivative ∂²L_o/∂θ_o∂θ_self. DiCE estimates it without
+    # bias for the value truncated at the rollout length, which `exact_value(horizon=T)` gives;
+    # 20 rounds keep the variance of the second-order estimate small.
+    env = IteratedPrisonersDilemma(rollout_length=20)
+    thetas = jnp.asarray([[0.5, -1.0, 0.3, 1.0, -0.2], [-0.4, 0.8, -0.6, 0.1, 0.7]])
+    traj = jax.jit(env.rollout, static_argnums=2)(jax.random.key(5), thetas, 32768)
+    values = jnp.zeros((5,))
+
+    @jax.jit
+    def mixed(traj: IPDTrajectory) -> tuple[jax.Array, jax.Array]:
+        # Data as an argument, not a closed-over constant (XLA would constant-fold it).
+        def dice(a: jax.Array, b: jax.Array) -> jax.Array:
+            return dice_objective(traj, jnp.stack([a, b]), values, env.gamma)
+
+        def exact(a: jax.Array, b: jax.Array) -> jax.Array:
+            return -env.exact_value(a, b, horizon=20)
+
+        second = [jax.jacfwd(jax.grad(f, argnums=0), argnums=1) for f in (dice, exact)]
+        return second[0](thetas[0], thetas[1]), second[1](thetas[0], thetas[1])
+
+    dice, exact = mixed(traj)
+    # Measured relative error 0.25–0.30 over three keys with 32768 trajectories (0.65 with
+    # 8192, 0.14 with 131072: it falls like N^-1/2, Monte-Carlo error without bias); 0.5 leaves
+    # room for it, while a per-step instead of a cumulative magic box gives ≈ 1.0.
+    error = float(jnp.linalg.norm(dice - exact) / jnp.linalg.norm(exact))
+    assert error < 0.5, error
 
 
 def test_registry_and_validation() -> None:

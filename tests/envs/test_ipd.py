@@ -96,3 +96,18 @@ def test_exact_value_matches_long_monte_carlo() -> None:
         # Within 3 standard errors: a correct value fails this with probability ≈ 0.3% per
         # comparison (the keys are fixed, so the outcome is deterministic).
         assert np.all(np.abs(mc - exact) < 3.0 * se), (i, mc, exact, se)
+
+
+def test_truncated_exact_value_matches_rollouts_of_that_length() -> None:
+    # The default 100-round rollout estimates the value truncated at 100 rounds, which
+    # `exact_value(..., horizon=100)` computes; within 3 s.e. as above.
+    env = IteratedPrisonersDilemma()
+    discount = env.gamma ** jnp.arange(100, dtype=jnp.float32)
+    thetas = 1.5 * jax.random.normal(jax.random.key(30), (2, 5))
+    traj = jax.jit(env.rollout, static_argnums=2)(jax.random.key(31), thetas, 4096)
+    returns = np.asarray(jnp.sum(traj.rewards[..., 0] * discount[None, :], axis=1))
+    se = returns.std(ddof=1) / np.sqrt(returns.shape[0])
+    truncated = float(env.exact_value(thetas[0], thetas[1], horizon=100))
+    assert abs(returns.mean() - truncated) < 3.0 * se
+    # The truncation matters at this horizon: the γ^100 tail is far beyond the s.e.
+    assert abs(float(env.exact_value(thetas[0], thetas[1])) - truncated) > 10.0 * se
