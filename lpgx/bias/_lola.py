@@ -21,6 +21,12 @@ Three pieces of the meta-gradient can each be exact or sampled (`Estimate`):
 Sampled pieces use DiCE on a fresh on-policy batch (with or without the baseline term) or, for
 the inner pieces, off-policy DiCE on a FIFO replay buffer of trajectories (`Estimate.kind`).
 
+`LOLA_VARIANTS` holds the reference's 11 runs by name. The two off-policy ablations are named by
+what they do (`off_policy_comp_on_policy`: on-policy compositional piece, off-policy Hessian;
+`off_policy_hessian_on_policy`: the reverse); the reference's README calls the
+``--comp_on_policy`` run "off_comp_on_hessian" and the ``--hessian_on_policy`` run
+"on_comp_off_hessian", which is swapped against what its flags do.
+
 Everything runs under `jit`: one iteration is a pure function of a `LolaState`, a run of
 `LolaConfig.iterations` iterations is one `lax.scan`, and all seeds of a variant are one `vmap`
 (`run_lola`). Both players' meta-gradients are one `vmap` over the two perspectives (player 1's
