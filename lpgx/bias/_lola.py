@@ -87,14 +87,6 @@ class Estimate:
     batch_size: int = 128
     baseline: bool = True
 
-    def label(self) -> str:
-        if self.kind == "exact":
-            return "exact"
-        base = "" if self.baseline else ", no baseline"
-        if self.kind == "off_policy":
-            return f"off-policy (+{self.batch_size}/lookahead{base})"
-        return f"{self.batch_size}{base}"
-
 
 @dataclasses.dataclass(frozen=True)
 class LolaConfig:
