@@ -232,8 +232,8 @@ def _cumsum_time(x: Float[Array, "*batch T"]) -> Float[Array, "*batch T"]:
     """``cumsum`` over the last (time) axis as a product with a triangle of ones.
 
     XLA lowers ``jnp.cumsum`` to a ``reduce_window`` that costs O(T²) scalar adds per row on
-    CPU; the matrix product is ~5× faster there (and in every derivative of it), and exact at
-    ``HIGHEST`` precision.
+    CPU; the matrix product was ~5× faster there in a micro-benchmark (derivatives included).
+    ``HIGHEST`` precision keeps accelerators from summing log-probs in reduced precision.
     """
     steps = jnp.arange(x.shape[-1], dtype=jnp.int32)
     upper = (steps[:, None] <= steps[None, :]).astype(x.dtype)
