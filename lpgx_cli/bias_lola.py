@@ -45,6 +45,8 @@ class LolaArgs:
     """LOLA iterations per run."""
     out: Path = Path("results/lola")
     """Folder for lola.json and lola.png (created if missing)."""
+    seeds_per_batch: int | None = None
+    """Seeds vmapped together (default: all); fewer are looped inside the same compiled call."""
     quick: bool = False
     """A smoke-test size: 2 seeds and 20 iterations (overrides --seeds and --iterations)."""
 
@@ -155,6 +157,8 @@ def run(args: LolaArgs, console: Console) -> int:
             raise ValueError(f"--seeds must be at least 1, got {seeds}")
         if iterations < 1:
             raise ValueError(f"--iterations must be at least 1, got {iterations}")
+        if args.seeds_per_batch is not None and args.seeds_per_batch < 1:
+            raise ValueError(f"--seeds-per-batch must be at least 1, got {args.seeds_per_batch}")
         configs = {
             n: dataclasses.replace(get_lola_variant(n), iterations=iterations).validate()
             for n in names
@@ -182,7 +186,7 @@ def run(args: LolaArgs, console: Console) -> int:
         for name, config in configs.items():
             progress.update(task, description=f"{name} (compiling)")
             t0 = time.perf_counter()
-            compiled = compile_lola(config, seeds)
+            compiled = compile_lola(config, seeds, args.seeds_per_batch)
             t1 = time.perf_counter()
             progress.update(task, description=f"{name} ({seeds} seeds × {iterations} it.)")
             _, metrics = compiled(seed_array)
@@ -208,6 +212,7 @@ def run(args: LolaArgs, console: Console) -> int:
     payload = {
         "seeds": list(range(seeds)),
         "iterations": iterations,
+        "seeds_per_batch": args.seeds_per_batch or seeds,
         "total_s": total,
         "device": str(jax.devices()[0]),
         "versions": _versions(),

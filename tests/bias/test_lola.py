@@ -122,6 +122,9 @@ def test_exact_lola_reaches_mutual_cooperation() -> None:
     config = dataclasses.replace(get_lola_variant("original_exact_exact"), iterations=100)
     _, metrics = run_lola(config, jnp.arange(10))
     final = np.asarray(metrics.joint_return[:, -10:]).mean(axis=1)
+    # Seeds looped in the compiled call (two groups of 5) give the same numbers as one vmap.
+    _, looped = run_lola(config, jnp.arange(10), seeds_per_batch=5)
+    np.testing.assert_allclose(looped.joint_return, metrics.joint_return, rtol=1e-6)
     # Mutual cooperation: −1 per step; −1.2 leaves room for the residual defection and the
     # sampling noise of a 128-trajectory score. Acceptance: at least 8 of 10 seeds.
     assert np.sum(final > -1.2) >= 8, final
