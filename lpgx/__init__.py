@@ -19,6 +19,8 @@ from .envs import AbstractEnvironment as AbstractEnvironment
 from .envs import AbstractTaskDistribution as AbstractTaskDistribution
 from .envs import EnvState as EnvState
 from .envs import GridWorld as GridWorld
+from .envs import IPDTrajectory as IPDTrajectory
+from .envs import IteratedPrisonersDilemma as IteratedPrisonersDilemma
 from .envs import Level as Level
 from .envs import LevelSet as LevelSet
 from .envs import MDPTrajectory as MDPTrajectory

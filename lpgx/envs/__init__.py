@@ -13,6 +13,10 @@ from ._gridworld import place_in_free_cells as place_in_free_cells
 from ._gymnax import Gymnax as Gymnax
 from ._gymnax import GymnaxTasks as GymnaxTasks
 from ._gymnax import gymnax_available as gymnax_available
+from ._ipd import IPDState as IPDState
+from ._ipd import IPDTrajectory as IPDTrajectory
+from ._ipd import IteratedPrisonersDilemma as IteratedPrisonersDilemma
+from ._ipd import ipd_log_prob as ipd_log_prob
 from ._levels import LEVEL_SET_NAMES as LEVEL_SET_NAMES
 from ._levels import LevelFamily as LevelFamily
 from ._levels import LevelSet as LevelSet
