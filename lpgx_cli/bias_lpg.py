@@ -86,13 +86,14 @@ def main(argv: list[str]) -> int:
         return 2
     result = run_lpg_bias(tasks, config, lambda what: console.print(f"measuring {what} …"))
     table = Table(title=f"LPG meta-gradient on {result['tasks']}", title_justify="left")
-    for column in ("differentiation", "corr (± s.e.)", "mean cosine", "spread", "ms"):
+    for column in ("differentiation", "corr (± s.e.)", "mean cosine", "gap", "spread", "ms"):
         table.add_column(column, justify="left" if column == "differentiation" else "right")
     for name, r in result["methods"].items():
         table.add_row(
             name,
             f"{r['corr_mean']:.3f} ± {r['corr_se']:.3f}",
             f"{r['mean_cosine']:.3f}",
+            f"{r['relative_gap_to_exact']:.2%}",
             f"{r['spread']:.3g}",
             f"{1e3 * r['seconds_per_meta_gradient']:.1f}",
         )
