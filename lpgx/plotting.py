@@ -1,7 +1,6 @@
 """Figures of a run directory: learning curves from ``metrics.jsonl`` and what the learned
 rule outputs."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,9 @@ def load_metrics(run_dir: Path) -> dict[str, np.ndarray]:
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of `lpgx train`?")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from .train import read_metrics
+
+    rows = read_metrics(path)
     if not rows:
         raise ValueError(f"{path} holds no metrics yet; plot again once training has run a chunk.")
     keys = sorted({k for r in rows for k in r})
@@ -94,13 +95,13 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
 def load_trained_state(run_dir: Path) -> tuple[Any, Any]:
     """The latest checkpoint's `TrainState` of a run directory, and the run's `Trainer`."""
     from .checkpoint import latest_checkpoint, load_checkpoint
-    from .compose import TrainConfig, build_trainer
-    from .train import read_config
+    from .compose import build_trainer
+    from .train import load_config
 
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run directory?")
-    trainer = build_trainer(TrainConfig.from_dict(read_config(config_path)))
+    trainer = build_trainer(load_config(config_path))
     step = latest_checkpoint(run_dir)
     if step is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")

@@ -2,8 +2,8 @@
 
 ``lpgx levels list [--json] [--optimal]`` prints one row per level set; ``lpgx levels show NAME
 [--seed S] [--png PATH] [--count K]`` draws a sampled level in the terminal and, with ``--png``,
-writes a picture of ``K`` sampled levels. Tables and drawings go to stderr; ``--json`` output
-(machine-readable) goes to stdout.
+writes a picture of ``K`` sampled levels. Tables, drawings and ``--json`` output go to stdout
+(so ``> file`` and ``| grep`` see them) and fit 80 columns; progress goes to stderr.
 """
 
 import json
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import jax
 import numpy as np
 import tyro
+from rich import box
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
@@ -31,11 +32,20 @@ from lpgx.envs import (
 
 __all__ = ["level_set_summary", "list_sets", "main", "show"]
 
-# Levels sampled per tabular set for the mean optimal return shown by `levels list`.
-_OPTIMAL_SAMPLES = 4
+# Levels sampled per tabular set for the mean optimal return of `levels list --optimal`: as
+# many as `lpgx train --preset quick` evaluates on, so the figures compare.
+_OPTIMAL_SAMPLES = 64
+# Below this console width `levels list` moves descriptions under the table.
+_WIDE = 120
 
 
 def _console() -> Console:
+    """Where tables and drawings go: stdout."""
+    return Console()
+
+
+def _status_console() -> Console:
+    """Where progress goes: stderr (quiet without a terminal)."""
     return Console(stderr=True)
 
 
@@ -49,23 +59,27 @@ def _fmt_range(lo: int, hi: int) -> str:
     return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
-def _mean_optimal_return(ls: LevelSet, samples: int, seed: int = 0) -> float | None:
-    """Mean optimal return over `samples` levels of a tabular set (``None`` when undefined)."""
+def _optimal_return(ls: LevelSet, samples: int, seed: int = 0) -> tuple[float | None, float | None]:
+    """Mean optimal return over `samples` sampled levels of a tabular set and its standard
+    error (``None, None`` for a non-tabular set, whose optimum is not defined)."""
     if not ls.tabular:
-        return None
-    from lpgx.envs import optimal_return
+        return None, None
+    from lpgx.envs import optimal_returns
 
-    env = ls.env()
     tasks = jax.jit(jax.vmap(ls.sample))(jax.random.split(jax.random.key(seed), samples))
-    values = [optimal_return(env, level) for level in split_levels(tasks.level)]
-    return float(np.mean(values))
+    values = optimal_returns(ls.env(), tasks.level)
+    se = float(values.std(ddof=1) / np.sqrt(samples)) if samples > 1 else float("nan")
+    return float(values.mean()), se
 
 
-def level_set_summary(ls: LevelSet, optimal: bool = False) -> dict[str, Any]:
+def level_set_summary(
+    ls: LevelSet, optimal: bool = False, samples: int = _OPTIMAL_SAMPLES
+) -> dict[str, Any]:
     """One level set's row of `levels list`, as JSON-serialisable values.
 
-    Ranges are ``[low, high]`` over the set's families and samplers; ``optimal_return`` is the mean
-    over 4 sampled levels for a tabular set when `optimal` is set, else ``None``.
+    Ranges are ``[low, high]`` over the set's families and samplers. With `optimal`, a tabular
+    set's ``optimal_return`` is the mean exact optimal return of `samples` sampled levels, with
+    its standard error ``optimal_return_se`` and ``optimal_samples``; otherwise ``None``.
     """
     grid = _bounds(ls, "grid_size")
     objs = _bounds(ls, "n_objs")
@@ -82,65 +96,96 @@ def level_set_summary(ls: LevelSet, optimal: bool = False) -> dict[str, Any]:
         "max_steps": list(steps),
         "eval_steps": ls.eval_steps,
         "lifetime": list(life),
-        "optimal_return": _mean_optimal_return(ls, _OPTIMAL_SAMPLES) if optimal else None,
+        **dict(
+            zip(
+                ("optimal_return", "optimal_return_se"),
+                _optimal_return(ls, samples) if optimal else (None, None),
+                strict=True,
+            )
+        ),
+        "optimal_samples": samples if optimal and ls.tabular else None,
     }
 
 
 def list_sets(
     json_out: Annotated[bool, tyro.conf.arg(name="json")] = False,
     optimal: bool = False,
+    samples: int = _OPTIMAL_SAMPLES,
 ) -> int:
-    """List every named level set.
+    """List every named level set (a table on stdout).
 
     Args:
-        json_out: print a JSON list (one object per level set) to stdout instead of a table.
-        optimal: add each tabular set's mean optimal return over 4 sampled levels (slow: ~2 min).
+        json_out: print a JSON list (one object per level set) instead of a table.
+        optimal: add each tabular set's mean exact optimal return over `samples` sampled
+            levels, with its standard error (about a minute on 2 CPU cores).
+        samples: levels sampled per set for --optimal.
     """
-    console = _console()
+    status = _status_console()
+    if samples < 2:
+        status.print(f"[red]error:[/red] --samples must be at least 2, got {samples}")
+        return 2
     start = time.perf_counter()
     rows = []
-    with console.status("summarising level sets…"):
+    with status.status("summarising level sets…") as spinner:
         for name in LEVEL_SET_NAMES:
-            rows.append(level_set_summary(get_level_set(name), optimal=optimal))
+            spinner.update(f"summarising level sets: {name}")
+            rows.append(level_set_summary(get_level_set(name), optimal, samples))
     elapsed = time.perf_counter() - start
     if json_out:
         print(json.dumps(rows, indent=2))
         return 0
 
-    table = Table(title="lpgx level sets")
+    console = _console()
+    wide = console.width >= _WIDE
+    table = Table(title="lpgx level sets", box=box.SIMPLE_HEAD, pad_edge=False)
     columns: list[tuple[str, JustifyMethod]] = [
         ("name", "left"),
         ("grid", "right"),
         ("objects", "right"),
-        ("obs size", "right"),
-        ("episode steps", "right"),
-        ("eval steps", "right"),
+        ("steps", "right"),
         ("lifetime", "right"),
         ("tabular", "center"),
     ]
+    if wide:
+        columns[3:3] = [("obs size", "right")]
+        columns.insert(5, ("eval steps", "right"))
     if optimal:
-        columns.append((f"optimal return (mean of {_OPTIMAL_SAMPLES})", "right"))
+        columns.append(("optimal return", "right"))
     for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=col == "name")
-    table.add_column("description", ratio=1, min_width=20)
+        table.add_column(col, justify=justify, no_wrap=True)
+    if wide:
+        table.add_column("description", ratio=1, min_width=20)
     for row in rows:
         cells = [
             row["name"],
             _fmt_range(*row["grid_size"]),
             _fmt_range(*row["n_objs"]),
-            str(row["obs_size"]),
             _fmt_range(*row["max_steps"]),
-            str(row["eval_steps"]),
             _fmt_range(*row["lifetime"]),
             "yes" if row["tabular"] else "no",
         ]
+        if wide:
+            cells[3:3] = [str(row["obs_size"])]
+            cells.insert(5, str(row["eval_steps"]))
         if optimal:
-            opt = row["optimal_return"]
-            cells.append("—" if opt is None else f"{opt:.3f}")
-        table.add_row(*cells, row["description"])
+            opt, se = row["optimal_return"], row["optimal_return_se"]
+            cells.append("—" if opt is None else f"{opt:.3f} ± {se:.3f}")
+        table.add_row(*cells, *([row["description"]] if wide else []))
     console.print(table)
-    hint = "" if optimal else "; add --optimal for the mean optimal return of tabular sets"
-    console.print(f"[dim]{len(rows)} level sets in {elapsed:.1f} s{hint}[/dim]")
+    notes = [
+        "grid: side of the square grid; steps: steps per episode; lifetime: agent updates.",
+    ]
+    if optimal:
+        notes.append(
+            f"optimal return: exact optimal return of one episode (dynamic programming), "
+            f"mean ± s.e. over {samples} sampled levels (seed 0); — : not tabular, unknown."
+        )
+    if not wide:
+        notes += [f"{row['name']}: {row['description']}" for row in rows]
+    for line in notes:
+        console.print(line, highlight=False, soft_wrap=False)
+    hint = "" if optimal else "; add --optimal for the optimal return of tabular sets"
+    status.print(f"[dim]{len(rows)} level sets in {elapsed:.1f} s{hint}[/dim]")
     return 0
 
 
@@ -163,19 +208,17 @@ def show(
         png: also write a picture of `count` sampled levels to this PNG file.
         count: number of levels drawn in the PNG.
     """
-    console = _console()
+    console, errors = _console(), _status_console()
     try:
         ls = get_level_set(name)
     except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
+        errors.print(f"[red]error:[/red] {err}")
         return 2
     if count < 1:
-        console.print(f"[red]error:[/red] --count must be at least 1, got {count}")
+        errors.print(f"[red]error:[/red] --count must be at least 1, got {count}")
         return 2
     if png is not None and not png.parent.is_dir():
-        console.print(
-            f"[red]error:[/red] the folder of --png {png} does not exist; create it first"
-        )
+        errors.print(f"[red]error:[/red] the folder of --png {png} does not exist; create it first")
         return 2
 
     n = count if png is not None else 1

@@ -10,10 +10,42 @@ from lpgx_cli import levels as levels_cli
 from lpgx_cli import main as cli
 
 
-def test_list_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_prints_a_table_on_stdout_that_fits_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     assert cli.main(["levels", "list"]) == 0
-    err = capsys.readouterr().err
-    assert "rand_all" in err and "longer" in err
+    out = capsys.readouterr().out
+    assert "rand_all" in out and "longer" in out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if line.lstrip().startswith("name"))
+    assert header.split() == ["name", "grid", "objects", "steps", "lifetime", "tabular"]
+    assert "all_shortlife: `all` with lifetime 250" in out  # descriptions below the table
+
+
+def test_list_is_wider_on_a_wide_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    assert cli.main(["levels", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "obs size" in out and "eval steps" in out and "description" in out
+
+
+def test_list_optimal_states_mean_se_and_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    # `levels list --optimal --json` over every set takes about a minute; one set's summary is
+    # the same code.
+    from lpgx.envs import get_level_set
+
+    row = levels_cli.level_set_summary(get_level_set("small"), optimal=True, samples=8)
+    assert row["optimal_samples"] == 8
+    assert row["optimal_return"] > 0 and 0 < row["optimal_return_se"] < row["optimal_return"]
+    rand = levels_cli.level_set_summary(get_level_set("rand_tiny"), optimal=True, samples=8)
+    assert rand["optimal_return"] is None and rand["optimal_samples"] is None
+    # A fixed level: every sample is the same level, so the standard error is 0.
+    fixed = levels_cli.level_set_summary(get_level_set("sparse"), optimal=True, samples=4)
+    assert fixed["optimal_return_se"] == 0.0
 
 
 def test_list_json_has_every_level_set(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,9 +61,9 @@ def test_list_json_has_every_level_set(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_show_draws_the_level(capsys: pytest.CaptureFixture[str]) -> None:
     assert levels_cli.main(["show", "dense", "--seed", "1"]) == 0
-    err = capsys.readouterr().err
-    assert "dense" in err and "max steps 500" in err
-    assert "S" in err and "A" in err and "p_respawn" in err
+    out = capsys.readouterr().out
+    assert "dense" in out and "max steps 500" in out
+    assert "S" in out and "A" in out and "p_respawn" in out
 
 
 def test_show_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,7 +71,7 @@ def test_show_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli.main(["levels", "show", "longer", "--png", str(path), "--count", "2"]) == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 1000
-    assert str(path) in capsys.readouterr().err.replace("\n", "")
+    assert str(path) in capsys.readouterr().out.replace("\n", "")
 
 
 def test_unknown_level_set_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
