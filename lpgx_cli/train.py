@@ -53,6 +53,8 @@ class TrainArgs:
     wandb_project: str | None = None
     """Also log to this Weights & Biases project (needs `pip install 'lpgx[wandb]'`)."""
     wandb_entity: str | None = None
+    """Weights & Biases entity (user or team) of --wandb-project (default: your default
+    entity)."""
 
 
 def _split_preset(argv: list[str]) -> tuple[str, list[str]]:
@@ -200,6 +202,11 @@ def main(argv: list[str]) -> int:
         console.print(f"[red]unknown preset {preset!r}[/red]; choose one of: {', '.join(PRESETS)}")
         return 2
     description, default = PRESETS[preset]
+    if "-h" in rest or "--help" in rest:
+        from .help import print_train_help
+
+        print_train_help(Console(), preset, TrainArgs(config=default))
+        return 0
     try:
         args = tyro.cli(
             TrainArgs,

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 
 from lpgx.envs import LEVEL_SET_NAMES
 from lpgx_cli import levels as levels_cli
@@ -18,7 +19,7 @@ def test_list_prints_a_table_on_stdout_that_fits_80_columns(
     out = capsys.readouterr().out
     assert "rand_all" in out and "longer" in out
     lines = out.splitlines()
-    assert max(len(line) for line in lines) <= 80
+    assert max(cell_len(line) for line in lines) <= 80
     header = next(line for line in lines if line.lstrip().startswith("name"))
     assert header.split() == ["name", "grid", "objects", "steps", "lifetime", "tabular"]
     assert "all_shortlife: `all` with lifetime 250" in out  # descriptions below the table

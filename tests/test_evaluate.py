@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 
 from lpgx.envs import get_level_set, optimal_return, optimal_returns, split_levels
@@ -77,7 +78,7 @@ def test_eval_json_puts_returns_on_a_scale(tmp_path: Path) -> None:
     out = io.StringIO()
     print_evaluation(Console(file=out, width=80), evaluation)
     lines = out.getvalue().splitlines()
-    assert max(len(line) for line in lines) <= 80
+    assert max(cell_len(line) for line in lines) <= 80
     text = " ".join(" ".join(lines).split())
     assert "% of optimal" in text and "all_shortlife" in text and "250 updates" in text
     assert "Optimal return on the same tasks" in text
