@@ -12,6 +12,7 @@ checkpointing the last completed chunk.
 
 import contextlib
 import dataclasses
+import functools
 import json
 import signal
 import threading
@@ -297,8 +298,15 @@ def train(
     callbacks: TrainCallbacks | None = None,
     sinks: list[Callable[[dict[str, int | float]], None]] | None = None,
     evaluate: bool = True,
+    debug: bool = False,
 ) -> TrainResult:
     """Meta-train an LPG as `config` says, writing `run_dir`; resumable, interruptible.
+
+    With `debug`, chunks of meta-steps run without compilation (`jax.disable_jit`) and with
+    `jax.debug_nans`, so a debugger can step into the rule, the meta-optimiser and the
+    curriculum, and the first operation that makes a NaN raises `FloatingPointError` where it
+    happens. The same code runs as compiled (same metrics to float rounding); it is slow, so
+    use it on a tiny config.
 
     Everything a user can get wrong (config, level set, run directory, checkpoint, a damaged
     ``metrics.jsonl``) is checked before compilation. SIGINT or SIGTERM stops the loop at the
@@ -336,9 +344,14 @@ def train(
     last_ckpt = start_step
     with stop.installed():
         t0 = time.perf_counter()
-        compiled = eqx.filter_jit(trainer.run_chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+        if debug:
+            compiled = functools.partial(_run_uncompiled, trainer)
+        else:
+            compiled = eqx.filter_jit(trainer.run_chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
         if cb is not None:
             cb.on_compiled(time.perf_counter() - t0)
+            if debug and hasattr(cb, "on_phase"):
+                cb.on_phase("debug: meta-steps without compilation, with NaN checks")
 
         t_start = time.perf_counter() - start_wall
         try:
@@ -377,6 +390,12 @@ def train(
         if cb is not None:
             cb.on_evaluate(evaluation)
     return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak, stop.signal)
+
+
+def _run_uncompiled(trainer: Trainer, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
+    """`Trainer.run_chunk` run op by op (``--debug``), raising at the first NaN."""
+    with jax.disable_jit(), jax.debug_nans(True):
+        return trainer.run_chunk(state)
 
 
 def evaluate_run(

@@ -55,6 +55,9 @@ class TrainArgs:
     wandb_entity: str | None = None
     """Weights & Biases entity (user or team) of --wandb-project (default: your default
     entity)."""
+    debug: bool = False
+    """Run the meta-steps without compilation (jax.disable_jit) and with NaN checks
+    (jax_debug_nans), so a debugger can step into the rule; very slow: use a tiny config."""
 
 
 def _split_preset(argv: list[str]) -> tuple[str, list[str]]:
@@ -251,11 +254,17 @@ def main(argv: list[str]) -> int:
             callbacks=progress,
             sinks=sinks,
             evaluate=args.evaluate,
+            debug=args.debug,
         )
     except (ValueError, FileNotFoundError) as e:
         progress.stop()
         console.print(f"[red]error:[/red] {e}")
         return 2
+    except FloatingPointError as e:  # --debug: the first NaN, where it was made
+        progress.stop()
+        console.print_exception()
+        console.print(f"[red]NaN found (--debug):[/red] {e}; the traceback above shows where")
+        return 1
     except KeyboardInterrupt:  # a second Ctrl-C before the first chunk: nothing to save
         progress.stop()
         console.print("[yellow]stopped[/yellow] before the first chunk completed")
