@@ -171,8 +171,9 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
         if info.smooth:
             ax.plot(step, y, color="C0", alpha=0.3, linewidth=0.7, label="each meta-step")
             ys = _smooth(y, smooth)
+            start = (len(step) - len(ys)) // 2  # centred: the average does not lag
             ax.plot(
-                step[len(step) - len(ys) :], ys, color="C0", linewidth=1.6,
+                step[start : start + len(ys)], ys, color="C0", linewidth=1.6,
                 label=f"moving average ({smooth} steps)",
             )  # fmt: skip
         else:  # counts of events: their running total, not a sawtooth of small integers
@@ -188,7 +189,7 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
         if i == 0 or not info.smooth:
             ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"lpgx run {run_dir.name}", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.975))  # room for the suptitle
     out = out if out is not None else run_dir / "learning_curves.png"
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -342,7 +343,7 @@ def plot_rule_outputs(run_dir: Path, out: Path | None = None, seed: int = 0) -> 
     for ax in (ax2, ax3):
         ax.set_xticks(fractions)
         ax.grid(alpha=0.3)
-    kind = "TA-LPG (lifetime-conditioned)" if conditioned else "LPG, not lifetime-conditioned"
+    kind = "TA-LPG, lifetime-conditioned" if conditioned else "LPG, not lifetime-conditioned"
     fig.suptitle(
         f"learned rule of {run_dir.name} ({kind}): outputs on fresh agents' rollouts, "
         f"{len(x) // len(fractions)} steps per age"

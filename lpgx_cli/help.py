@@ -58,7 +58,7 @@ _FLAG_WIDTH = 30
 # What each preset costs, as measured (machine named); see README.md and benchmarks/RESULTS.md.
 PRESET_TIMES: dict[str, str] = {
     "quick": "4.5 min on 2 shared CPU cores (AMD EPYC, load ≈ 10)",
-    "ta-lpg-cpu": "74 s of training + 10 s compile, 2 CPU cores (RESULTS.md)",
+    "ta-lpg-cpu": "4.6 min on 2 shared CPU cores (AMD EPYC, load ≈ 8)",
     "groove-cpu": "not timed yet (a CPU job: 300 meta-steps)",
     "lpg": "GPU job; not timed yet (hours on a CPU)",
     "groove": "GPU job; not timed yet (hours on a CPU)",

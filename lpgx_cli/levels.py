@@ -117,7 +117,7 @@ def list_sets(
     Args:
         json_out: print a JSON list (one object per level set) instead of a table.
         optimal: add each tabular set's mean exact optimal return over `samples` sampled
-            levels, with its standard error (about a minute on 2 CPU cores).
+            levels, with its standard error (3 minutes on 2 shared CPU cores).
         samples: levels sampled per set for --optimal.
     """
     status = _status_console()
@@ -149,6 +149,8 @@ def list_sets(
     if wide:
         columns[3:3] = [("obs size", "right")]
         columns.insert(5, ("eval steps", "right"))
+    elif optimal:
+        columns.pop()  # "tabular": the optimum column says it ("—" where not tabular)
     if optimal:
         columns.append(("optimal return", "right"))
     for col, justify in columns:
@@ -164,6 +166,8 @@ def list_sets(
             _fmt_range(*row["lifetime"]),
             "yes" if row["tabular"] else "no",
         ]
+        if optimal and not wide:
+            cells.pop()
         if wide:
             cells[3:3] = [str(row["obs_size"])]
             cells.insert(5, str(row["eval_steps"]))
@@ -199,14 +203,18 @@ def show(
     seed: int = 0,
     png: Path | None = None,
     count: int = 4,
+    agent: Path | None = None,
 ) -> int:
     """Draw a level sampled from level set NAME, with its parameters.
 
     Args:
         name: a level set (see `lpgx levels list`).
         seed: random seed of the sampled levels.
-        png: also write a picture of `count` sampled levels to this PNG file.
+        png: also write a picture of `count` sampled levels to this PNG file (with --agent:
+            the agent's episode on the first one).
         count: number of levels drawn in the PNG.
+        agent: a run directory of `lpgx train`: train a fresh agent from scratch with its
+            learned rule on the level (for its lifetime), and draw one episode of it in --png.
     """
     console, errors = _console(), _status_console()
     try:
@@ -216,6 +224,15 @@ def show(
         return 2
     if count < 1:
         errors.print(f"[red]error:[/red] --count must be at least 1, got {count}")
+        return 2
+    if agent is not None and png is None:
+        errors.print("[red]error:[/red] --agent draws the episode into a picture: add --png PATH")
+        return 2
+    if agent is not None and not (agent / "config.json").exists():
+        errors.print(
+            f"[red]error:[/red] --agent {agent} is not a run directory of `lpgx train` (no "
+            "config.json)"
+        )
         return 2
     if png is not None and not png.parent.is_dir():
         errors.print(f"[red]error:[/red] the folder of --png {png} does not exist; create it first")
@@ -261,11 +278,56 @@ def show(
         )
     console.print(table)
 
-    if png is not None:
+    if png is not None and agent is not None:
+        try:
+            _draw_agent_episode(ls, agent, tasks, seed, png, errors)
+        except (ValueError, FileNotFoundError) as err:
+            errors.print(f"[red]error:[/red] {err}")
+            return 2
+        console.print(
+            f"wrote an episode of an agent trained by {agent}'s rule to [bold]{png}[/bold]"
+        )
+    elif png is not None:
         titles = [f"{ls.name} #{i} (seed {seed})" for i in range(n)]
         plot_levels(levels, png, titles=titles)
         console.print(f"wrote {n} levels to [bold]{png}[/bold]")
     return 0
+
+
+def _draw_agent_episode(
+    ls: LevelSet, run_dir: Path, tasks: Any, seed: int, png: Path, status: Console
+) -> None:
+    """Train a fresh agent by `run_dir`'s learned rule on the first of `tasks` and draw one of
+    its episodes."""
+    from lpgx.compose import make_learner
+    from lpgx.envs import optimal_returns
+    from lpgx.episode import plot_episode, train_and_record
+    from lpgx.plotting import load_trained_rule
+    from lpgx.train import load_config
+
+    with status.status(f"loading the learned rule of {run_dir}…") as spinner:
+        rule, trainer = load_trained_rule(run_dir)
+        config = load_config(run_dir / "config.json")
+        learner = trainer.learner if config.env_mode == ls.name else make_learner(config, ls)
+        task = jax.tree.map(lambda x: x[0], tasks)
+        lifetime = int(task.lifetime)
+        spinner.update(
+            f"training a fresh agent for {lifetime} updates with the learned rule, then "
+            "recording an episode…"
+        )
+        episode, mean = train_and_record(
+            learner, rule, task, jax.random.key(seed), ls.max_lifetime, ls.eval_steps
+        )
+    optimum = ""
+    if ls.tabular:
+        first = jax.tree.map(lambda x: x[:1], tasks.level)
+        optimum = f"; optimal {float(optimal_returns(ls.env(), first)[0]):.2f}"
+    title = (
+        f"{ls.name} (seed {seed}): a fresh agent trained for {lifetime} updates by the learned "
+        f"rule of {run_dir.name}\nmean return over 64 episodes {float(mean):.2f}{optimum}; "
+        f"this episode: {int(episode.length)} steps"
+    )
+    plot_episode(task.level, episode, png, title)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,3 +85,58 @@ def test_bad_arguments_exit_non_zero(capsys: pytest.CaptureFixture[str]) -> None
     assert levels_cli.main(["show"]) != 0
     assert levels_cli.main(["show", "dense", "--count", "0"]) != 0
     capsys.readouterr()
+
+
+def test_list_optimal_fits_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The optimum of every set takes minutes; the table's layout does not depend on it.
+    monkeypatch.setattr(
+        levels_cli,
+        "_optimal_return",
+        lambda ls, samples, seed=0: (41.654, 0.468) if ls.tabular else (None, None),
+    )
+    monkeypatch.setenv("COLUMNS", "80")
+    assert levels_cli.main(["list", "--optimal"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    assert "…" not in out  # no header or value cut
+    assert "41.654 ± 0.468" in out and "over 64 sampled levels" in " ".join(out.split())
+
+
+def test_show_draws_an_agent_episode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from lpgx.train import train
+
+    from .test_train import TINY
+
+    run = tmp_path / "run"
+    train(dataclasses.replace(TINY, env_mode="small", train_steps=2), run, evaluate=False)
+    png = tmp_path / "episode.png"
+    args = ["show", "small", "--agent", str(run), "--png", str(png)]
+    assert levels_cli.main(args) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert levels_cli.main(["show", "small", "--agent", str(run)]) == 2  # needs --png
+    assert levels_cli.main(["show", "small", "--agent", str(tmp_path), "--png", str(png)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_recorded_episode_follows_the_environment() -> None:
+    import jax
+    import numpy as np
+
+    from lpgx.envs import get_level_set
+    from lpgx.episode import record_episode
+
+    levels = get_level_set("sparse")
+    env = levels.env()
+    level = levels.sample(jax.random.key(0)).level
+    # A policy that always moves right (action 3): the agent walks to the wall and stays.
+    right = jax.numpy.asarray([-1e9, -1e9, -1e9, 0.0, -1e9])
+    episode = record_episode(env, level, lambda obs: right, jax.random.key(1), 60)
+    pos = np.asarray(episode.pos)
+    assert int(episode.length) == 50  # sparse: 50 steps per episode, then it stops recording
+    assert np.all(np.diff(pos[:51]) >= 0)  # only ever moves right (or is blocked)
+    assert np.all(pos[51:] == pos[50])  # after the end, the last state repeats
