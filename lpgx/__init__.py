@@ -29,6 +29,7 @@ from .envs import TabularMDP as TabularMDP
 from .envs import Task as Task
 from .envs import get_level_set as get_level_set
 from .envs import optimal_return as optimal_return
+from .envs import optimal_returns as optimal_returns
 from .evaluate import EvalResult as EvalResult
 from .evaluate import evaluate_rule as evaluate_rule
 from .lifetime import AgentConfig as AgentConfig

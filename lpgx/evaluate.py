@@ -1,16 +1,26 @@
-"""Meta-testing: train fresh agents with a rule on held-out tasks and measure their return."""
+"""Meta-testing: train fresh agents with a rule on held-out tasks and measure their return,
+on the scale of the optimum of the same tasks where it is known."""
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ._typing import PRNGKeyArray
-from .envs import AbstractTaskDistribution, Task
+from .envs import AbstractTaskDistribution, LevelSet, Task
+from .envs._optimal_batched import optimal_returns
 from .lifetime import Learner, evaluate_return, train_lifetime
 from .rules import AbstractUpdateRule
 
-__all__ = ["EvalResult", "evaluate_rule", "held_out_key"]
+__all__ = [
+    "EvalResult",
+    "evaluate_rule",
+    "fraction_of_optimal",
+    "held_out_key",
+    "held_out_optimum",
+    "held_out_tasks",
+]
 
 # Held-out tasks come from a key stream that training never uses.
 _HELD_OUT = 0x5EED_0E7A
@@ -56,8 +66,8 @@ def evaluate_rule(
     compared on paired agents.
     """
     updates = levels.max_lifetime if num_updates is None else num_updates
-    k_tasks, k_agents = jax.random.split(key)
-    tasks = jax.vmap(levels.sample)(jax.random.split(k_tasks, num_agents))
+    k_agents = jax.random.split(key)[1]
+    tasks = held_out_tasks(levels, key, num_agents)
 
     def one(task: Task, k: PRNGKeyArray) -> tuple[Array, Array]:
         k_train, k_eval = jax.random.split(k)
@@ -73,3 +83,40 @@ def evaluate_rule(
 
     before, after = jax.vmap(one)(tasks, jax.random.split(k_agents, num_agents))
     return EvalResult(initial_return=before, final_return=after)
+
+
+def held_out_tasks(levels: AbstractTaskDistribution, key: PRNGKeyArray, num_agents: int) -> Task:
+    """The `num_agents` tasks `evaluate_rule` trains its agents on with `key` (batched)."""
+    k_tasks = jax.random.split(key)[0]
+    return jax.vmap(levels.sample)(jax.random.split(k_tasks, num_agents))
+
+
+def held_out_optimum(
+    levels: AbstractTaskDistribution, key: PRNGKeyArray, num_agents: int
+) -> Float[np.ndarray, " agents"] | None:
+    """The optimal return of one episode of each task `evaluate_rule` uses with `key` (exact,
+    by dynamic programming), or ``None`` where it is unknown (a non-tabular level set, or a task
+    distribution that is not a `LevelSet`)."""
+    if not (isinstance(levels, LevelSet) and levels.tabular):
+        return None
+    tasks = jax.jit(held_out_tasks, static_argnums=(0, 2))(levels, key, num_agents)
+    return optimal_returns(levels.env(), tasks.level)
+
+
+def fraction_of_optimal(
+    returns: Float[np.ndarray, " agents"], optimal: Float[np.ndarray, " agents"]
+) -> tuple[float, float]:
+    """Mean return over mean optimal return on the same tasks, and its standard error (the
+    ratio estimator's delta-method s.e.); ``nan`` when the optimum is 0 on every task.
+
+    A ratio of means, not a mean of ratios: a task whose optimum is 0 (the start walled off
+    from every object) counts for nothing instead of dividing by zero.
+    """
+    r, o = np.asarray(returns, np.float64), np.asarray(optimal, np.float64)
+    mean_o = float(o.mean())
+    if mean_o <= 0:
+        return float("nan"), float("nan")
+    ratio = float(r.mean()) / mean_o
+    n = r.size
+    se = float(np.std(r - ratio * o, ddof=1) / np.sqrt(n) / mean_o) if n > 1 else float("nan")
+    return ratio, se

@@ -219,13 +219,12 @@ def compare(
 
 
 def _run_config(run_dir: Path) -> Any:
-    from .compose import TrainConfig
-    from .train import read_config
+    from .train import load_config
 
     path = run_dir / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of lpgx train?")
-    return TrainConfig.from_dict(read_config(path))
+    return load_config(path)
 
 
 def load_untrained_rule(run_dir: Path) -> AbstractUpdateRule:

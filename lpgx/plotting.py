@@ -14,6 +14,7 @@ from jaxtyping import Array
 from ._typing import PRNGKeyArray
 
 __all__ = [
+    "load_evaluation",
     "load_metrics",
     "load_trained_rule",
     "load_trained_state",
@@ -23,9 +24,11 @@ __all__ = [
     "rule_outputs",
 ]
 
-# The curves a user looks at first, in this order; others follow alphabetically.
+# The curves a user looks at first, in this order; others follow alphabetically. Names,
+# units and scales: `lpgx.metrics`.
 _MAIN = (
     "eval_rollout_reward",
+    "fitness_mean",
     "outer_pg_loss",
     "outer_loss",
     "meta_grad_norm",
@@ -33,6 +36,7 @@ _MAIN = (
     "agent/y_kl",
     "agent/policy_entropy",
     "agent/value_loss",
+    "ended_lifetimes",
 )
 
 
@@ -41,7 +45,9 @@ def load_metrics(run_dir: Path) -> dict[str, np.ndarray]:
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of `lpgx train`?")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from .train import read_metrics
+
+    rows = read_metrics(path)
     if not rows:
         raise ValueError(f"{path} holds no metrics yet; plot again once training has run a chunk.")
     keys = sorted({k for r in rows for k in r})
@@ -55,36 +61,135 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(y, kernel, mode="valid")
 
 
+def load_evaluation(run_dir: Path) -> dict[str, Any] | None:
+    """A run's ``eval.json`` (``None`` if the run has not been evaluated), with an error
+    naming the file if it is damaged."""
+    path = run_dir / "eval.json"
+    if not path.exists():
+        return None
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path} is not valid JSON ({e}); delete it and run `lpgx train --out {run_dir} "
+            "--resume` to evaluate the run again"
+        ) from None
+    if not isinstance(values, dict) or "final_rule" not in values:
+        raise ValueError(
+            f"{path} is not a held-out evaluation; delete it and run `lpgx train --out "
+            f"{run_dir} --resume` to evaluate the run again"
+        )
+    return values
+
+
+def _axis_scale(scale: str, y: np.ndarray) -> str:
+    """The scale to draw `y` on: a log scale only where the values are positive and span
+    more than a decade (symlog where signed values do)."""
+    finite = y[np.isfinite(y)]
+    if finite.size == 0 or scale == "linear":
+        return "linear"
+    magnitude = np.abs(finite[finite != 0])
+    if magnitude.size == 0 or magnitude.max() / max(np.median(magnitude), 1e-30) < 10:
+        return "linear"
+    return "log" if scale == "log" and finite.min() > 0 else "symlog"
+
+
+def _headline(ax: Any, evaluation: dict[str, Any] | None) -> None:
+    """The held-out result: return of agents trained from scratch by the initial and the
+    learned rule, against the optimum of the same tasks where it is known."""
+    if evaluation is None:
+        ax.text(
+            0.5, 0.5,
+            "no held-out evaluation yet (eval.json):\nit is written when `lpgx train` finishes",
+            ha="center", va="center", transform=ax.transAxes, fontsize=10,
+        )  # fmt: skip
+        ax.set_axis_off()
+        return
+    rules = (("initial_rule", "initial rule", "tab:gray"), ("final_rule", "learned rule", "C0"))
+    y = [evaluation[k]["final_return"] for k, _, _ in rules]
+    err = [evaluation[k]["final_return_se"] for k, _, _ in rules]
+    ax.barh(
+        [label for _, label, _ in rules], y, xerr=err, color=[c for _, _, c in rules],
+        height=0.55, capsize=4,
+    )  # fmt: skip
+    optimum = evaluation.get("optimal_return")
+    for i, (key, _, _) in enumerate(rules):
+        frac = evaluation[key].get("fraction_of_optimal")
+        note = f"{y[i]:.3f} ± {err[i]:.3f}"
+        if frac is not None:
+            note += (
+                f"  ({100 * frac:.0f} ± {100 * evaluation[key]['fraction_of_optimal_se']:.0f} %)"
+            )
+        ax.text(y[i] + err[i], i, "  " + note, va="center", fontsize=9)
+    if optimum is not None:
+        ax.axvline(optimum, color="k", linestyle="--", linewidth=1.2)
+        ax.axvspan(
+            optimum - evaluation["optimal_return_se"], optimum + evaluation["optimal_return_se"],
+            color="k", alpha=0.08,
+        )  # fmt: skip
+        ax.text(optimum, 1.45, " optimal (exact)", fontsize=9, va="bottom")
+    scale = "" if optimum is not None else "; optimal return unknown (not tabular)"
+    ax.set_xlabel("return of one episode after a whole lifetime (mean ± s.e. over agents)")
+    ax.set_xlim(0, 1.45 * max(max(y) + max(err), optimum or 0.0, 1e-6))
+    ax.set_ylim(-0.6, 1.8)
+    gain, se = evaluation["paired_gain"], evaluation["paired_gain_se"]
+    ax.set_title(
+        f"held-out: {evaluation['held_out_agents']} fresh agents per rule on "
+        f"{evaluation.get('level_set', '?')} tasks, {evaluation['lifetime_updates']} updates "
+        f"each; learned − initial = {gain:.3f} ± {se:.3f}{scale}",
+        fontsize=10, loc="left",
+    )  # fmt: skip
+    ax.grid(alpha=0.3, axis="x")
+
+
 def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 10) -> Path:
-    """Write a PNG grid of learning curves (raw in light colour, moving average on top)."""
+    """Write ``learning_curves.png``: the held-out result first (``eval.json``: initial and
+    learned rule against the optimum), then one panel per metric of ``metrics.jsonl`` with
+    its display name and unit (`lpgx.metrics`), the raw values, their moving average, and a
+    log scale where the values span decades."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .metrics import RECORD_FIELDS, describe
+
     cols = load_metrics(run_dir)
-    skip = {"step", "env_steps", "wall_s"}
+    evaluation = load_evaluation(run_dir)
     names = [k for k in _MAIN if k in cols] + sorted(
-        k for k in cols if k not in skip and k not in _MAIN
+        k for k in cols if k not in RECORD_FIELDS and k not in _MAIN
     )
-    n = len(names)
     ncols = 4
-    nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.8 * nrows), squeeze=False)
+    nrows = max(1, -(-len(names) // ncols))
+    fig = plt.figure(figsize=(4.2 * ncols, 2.2 + 2.9 * nrows))
+    grid = fig.add_gridspec(nrows + 1, ncols, height_ratios=[1.25] + [1.0] * nrows)
+    _headline(fig.add_subplot(grid[0, :]), evaluation)
     step = cols["step"]
-    for ax, name in zip(axes.flat, names, strict=False):
-        y = cols[name]
-        ax.plot(step, y, color="tab:blue", alpha=0.25, linewidth=0.8)
-        ys = _smooth(y, smooth)
-        ax.plot(step[len(step) - len(ys) :], ys, color="tab:blue", linewidth=1.6)
-        ax.set_title(name, fontsize=9)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
+        info, y = describe(name), cols[name]
+        if info.smooth:
+            ax.plot(step, y, color="C0", alpha=0.3, linewidth=0.7, label="each meta-step")
+            ys = _smooth(y, smooth)
+            start = (len(step) - len(ys)) // 2  # centred: the average does not lag
+            ax.plot(
+                step[start : start + len(ys)], ys, color="C0", linewidth=1.6,
+                label=f"moving average ({smooth} steps)",
+            )  # fmt: skip
+        else:  # counts of events: their running total, not a sawtooth of small integers
+            y = np.cumsum(np.nan_to_num(y))
+            ax.plot(step, y, color="C1", linewidth=1.6, label="total so far")
+        ax.set_yscale(_axis_scale(info.scale, y))
+        ax.set_title(info.name, fontsize=9)
+        unit = info.unit.split(" / ")[0] + " (total)" if not info.smooth else info.unit
+        ax.set_ylabel(unit or info.name, fontsize=8)
         ax.set_xlabel("meta-step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.suptitle(f"lpgx run {run_dir.name}", fontsize=11)
-    fig.tight_layout()
+        if i == 0 or not info.smooth:
+            ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"lpgx run {run_dir.name}", fontsize=12)
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.975))  # room for the suptitle
     out = out if out is not None else run_dir / "learning_curves.png"
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -94,13 +199,13 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
 def load_trained_state(run_dir: Path) -> tuple[Any, Any]:
     """The latest checkpoint's `TrainState` of a run directory, and the run's `Trainer`."""
     from .checkpoint import latest_checkpoint, load_checkpoint
-    from .compose import TrainConfig, build_trainer
-    from .train import read_config
+    from .compose import build_trainer
+    from .train import load_config
 
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run directory?")
-    trainer = build_trainer(TrainConfig.from_dict(read_config(config_path)))
+    trainer = build_trainer(load_config(config_path))
     step = latest_checkpoint(run_dir)
     if step is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")
@@ -178,43 +283,71 @@ def rule_outputs(
 
 
 def plot_rule_outputs(run_dir: Path, out: Path | None = None, seed: int = 0) -> Path:
-    """What the learned rule outputs: π̂ against the return-to-go, and against the agent's age
-    n/N (TA-LPG rules can change with age; unconditioned rules cannot)."""
+    """Write ``rule_outputs.png``: what the learned rule outputs on fresh agents' rollouts —
+    π̂ against the return-to-go (coloured by the agent's age n/N for a lifetime-conditioned
+    rule, with a colour bar), then, on separate axes, the mean of π̂ and its correlation with
+    the return-to-go at each age."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rule, trainer = load_trained_rule(run_dir)
+    conditioned = bool(getattr(rule, "lifetime_conditioning", False))
     fractions = (0.0, 0.25, 0.5, 0.75, 1.0)
     data = rule_outputs(trainer, rule, jax.random.key(seed), fractions)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    cmap = plt.get_cmap("viridis")
-    for i, f in enumerate(fractions):
-        sel = data["fraction"] == f
-        ax1.scatter(
-            data["return_to_go"][sel], data["pi_hat"][sel], s=4, alpha=0.35,
-            color=cmap(i / max(len(fractions) - 1, 1)), label=f"n/N = {f:.2f}",
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(15, 4.4), gridspec_kw={"width_ratios": [1.6, 1, 1]}
+    )
+    x, y, age = data["return_to_go"], data["pi_hat"], data["fraction"]
+    if conditioned:
+        order = np.argsort(age, kind="stable")  # young agents drawn first, old on top
+        points = ax1.scatter(
+            x[order], y[order], c=age[order], cmap="viridis", vmin=0.0, vmax=1.0, s=5,
+            alpha=0.5, linewidths=0,
         )  # fmt: skip
+        bar = fig.colorbar(points, ax=ax1, pad=0.01)
+        bar.set_label("agent's age n/N")
+    else:  # the rule cannot see the age: every age gives the same points
+        sel = age == fractions[0]
+        ax1.scatter(x[sel], y[sel], s=5, alpha=0.4, linewidths=0, color="C0")
+        ax1.text(
+            0.02, 0.97, "rule not lifetime-conditioned:\nthe same at every age",
+            transform=ax1.transAxes, va="top", fontsize=8,
+        )  # fmt: skip
+    ax1.axhline(0.0, color="k", linewidth=0.6)
     ax1.set_xlabel("discounted return-to-go in the rollout")
     ax1.set_ylabel("π̂ (the rule's policy target)")
-    ax1.set_title("π̂ against the advantage-like signal")
-    ax1.legend(fontsize=8, markerscale=3)
+    ax1.set_title("π̂ against the advantage-like signal", fontsize=10)
     ax1.grid(alpha=0.3)
-    means, corrs = [], []
+
+    means, ses, corrs = [], [], []
     for f in fractions:
-        sel = data["fraction"] == f
-        means.append(float(np.mean(data["pi_hat"][sel])))
-        x, y = data["return_to_go"][sel], data["pi_hat"][sel]
-        corrs.append(float(np.corrcoef(x, y)[0, 1]) if np.std(x) > 0 and np.std(y) > 0 else 0.0)
-    ax2.plot(fractions, means, "o-", label="mean π̂")
-    ax2.plot(fractions, corrs, "s-", label="corr(π̂, return-to-go)")
+        sel = age == f
+        xs, ys = x[sel], y[sel]
+        means.append(float(np.mean(ys)))
+        ses.append(float(np.std(ys, ddof=1) / np.sqrt(ys.size)))
+        ok = np.std(xs) > 0 and np.std(ys) > 0
+        corrs.append(float(np.corrcoef(xs, ys)[0, 1]) if ok else float("nan"))
+    ax2.errorbar(fractions, means, yerr=ses, marker="o", capsize=3, color="C0")
+    ax2.axhline(0.0, color="k", linewidth=0.6)
     ax2.set_xlabel("agent's age n/N")
-    ax2.set_title("does the rule change with the agent's age?")
-    ax2.legend(fontsize=8)
-    ax2.grid(alpha=0.3)
-    conditioned = getattr(rule, "lifetime_conditioning", False)
-    fig.suptitle(f"rule of {run_dir.name} ({'TA-LPG' if conditioned else 'LPG, not conditioned'})")
+    ax2.set_ylabel("mean π̂ (± s.e.)")
+    ax2.set_title("size of the policy target with age", fontsize=10)
+    ax3.plot(fractions, corrs, marker="s", color="C2")
+    ax3.set_ylim(-1.05, 1.05)
+    ax3.axhline(0.0, color="k", linewidth=0.6)
+    ax3.set_xlabel("agent's age n/N")
+    ax3.set_ylabel("correlation of π̂ with return-to-go")
+    ax3.set_title("does π̂ follow the return with age?", fontsize=10)
+    for ax in (ax2, ax3):
+        ax.set_xticks(fractions)
+        ax.grid(alpha=0.3)
+    kind = "TA-LPG, lifetime-conditioned" if conditioned else "LPG, not lifetime-conditioned"
+    fig.suptitle(
+        f"learned rule of {run_dir.name} ({kind}): outputs on fresh agents' rollouts, "
+        f"{len(x) // len(fractions)} steps per age"
+    )
     fig.tight_layout()
     out = out if out is not None else run_dir / "rule_outputs.png"
     fig.savefig(out, dpi=110)

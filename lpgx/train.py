@@ -2,12 +2,22 @@
 chunk (one compiled `lax.scan` of meta-steps each), writing the run directory between chunks:
 ``config.json``, ``metrics.jsonl`` (one record per meta-step), ``ckpt/`` (see
 `lpgx.checkpoint`) and ``eval.json``; it resumes exactly and checkpoints on interruption.
+
+SIGINT (Ctrl-C) and SIGTERM (what SLURM and most schedulers send before killing a job) both ask
+the loop to stop at the next chunk boundary: the chunk running finishes, its metrics and a
+checkpoint are written, and `train` returns with the signal in `TrainResult.stop_signal` (the
+CLI exits with ``128 + signal``: 130 for SIGINT, 143 for SIGTERM). A second signal stops at once,
+checkpointing the last completed chunk.
 """
 
+import contextlib
 import dataclasses
+import functools
 import json
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -19,10 +29,18 @@ from jaxtyping import Array
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .compose import TrainConfig, build_trainer
+from .evaluate import EvalResult, fraction_of_optimal, held_out_key, held_out_optimum
 from .sharding import peak_memory_bytes
-from .trainer import TrainState
+from .trainer import Trainer, TrainState
 
-__all__ = ["TrainCallbacks", "TrainResult", "train"]
+__all__ = [
+    "TrainCallbacks",
+    "TrainResult",
+    "load_config",
+    "read_config",
+    "read_metrics",
+    "train",
+]
 
 # Fields that may differ between a run and its resumption (they do not change the state).
 RESUMABLE_CHANGES = frozenset(
@@ -32,7 +50,10 @@ RESUMABLE_CHANGES = frozenset(
 
 @runtime_checkable
 class TrainCallbacks(Protocol):
-    """Hooks the CLI uses to show progress (all five methods)."""
+    """Hooks the CLI uses to show progress (all five methods). Two more are called when a
+    callbacks object has them: ``on_phase(text)`` when a slow phase starts (the held-out
+    evaluation), and ``on_stop_requested(signum)`` when SIGINT or SIGTERM asks the run to stop
+    at the next chunk boundary."""
 
     def on_start(self, start_step: int, total_steps: int) -> None: ...
     def on_compiled(self, seconds: float) -> None: ...
@@ -51,6 +72,8 @@ class TrainResult:
     peak_memory_bytes: int | None = None
     """The largest peak memory in use on any of the run's devices after training (before the
     held-out evaluation), where the backend reports it (GPU/TPU; ``None`` on CPU)."""
+    stop_signal: int | None = None
+    """The signal that stopped the run (`signal.SIGINT`, `signal.SIGTERM`), or ``None``."""
 
 
 def _config_dict(config: TrainConfig) -> dict[str, Any]:
@@ -69,19 +92,98 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, run_dir: Pa
         )
 
 
+def _config_fix(path: Path) -> str:
+    ckpt = path.parent / "ckpt"
+    return (
+        f"restore it from a copy (every checkpoint's .json in {ckpt} holds the run's config "
+        'under "config"), or start a new run with another --out'
+    )
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """The config saved in a run directory's ``config.json``, with a clear error naming the
-    file if it is not readable JSON."""
+    file (and the fix) if it is not a readable JSON object."""
     try:
         values = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(
-            f"{path} is not valid JSON ({e}); restore it from a copy, or start a new run "
-            "with another --out"
-        ) from None
+        raise ValueError(f"{path} is not valid JSON ({e}); {_config_fix(path)}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not a text file ({e}); {_config_fix(path)}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path} does not hold a config object; start a new run with --out")
+        raise ValueError(
+            f"{path} holds a JSON {type(values).__name__}, not a config object; {_config_fix(path)}"
+        )
     return values
+
+
+def load_config(path: Path) -> TrainConfig:
+    """The `TrainConfig` saved in a run directory's ``config.json``.
+
+    **Raises:** `ValueError` naming the file, the field and the fix when the file is not JSON,
+    has a field this version of lpgx does not know, a value of the wrong type, or a value the
+    config rejects.
+    """
+    from beartype.door import is_bearable
+
+    values = read_config(path)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"{path} has fields this version of lpgx does not know: {', '.join(unknown)}; "
+            f"remove them, or {_config_fix(path)}"
+        )
+    fixed: dict[str, Any] = {}
+    for name, raw in values.items():
+        hint: Any = fields[name].type
+        value: Any = tuple(raw) if isinstance(raw, list) else raw
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if is_int and not is_bearable(value, hint) and is_bearable(float(value), hint):
+            value = float(value)  # JSON writes 1.0 as 1 when edited by hand: an int is a float
+        if not is_bearable(value, hint):
+            kind = getattr(hint, "__name__", hint)
+            raise ValueError(
+                f"{path}: {name} = {raw!r} is not a valid {kind}; correct it "
+                f"(the default is {getattr(TrainConfig(), name)!r}), or {_config_fix(path)}"
+            )
+        fixed[name] = value
+    try:
+        return TrainConfig.from_dict(fixed)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}; correct it, or {_config_fix(path)}") from None
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl``, checked: each line a JSON object with an integer
+    ``step``, steps increasing.
+
+    **Raises:** `ValueError` naming the file, the line, what is wrong and the fix.
+    """
+    fix = (
+        "delete that line and the ones after it (`lpgx train --resume` recomputes every record "
+        "after its latest checkpoint), or restore the file from a copy"
+    )
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {number}, is not valid JSON ({e}); {fix}") from None
+        step = record.get("step") if isinstance(record, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise ValueError(
+                f"{path}, line {number}, is not a metrics record (a JSON object with an "
+                f'integer "step"); {fix}'
+            )
+        if records and step != records[-1]["step"] + 1:
+            raise ValueError(
+                f"{path}, line {number}: step {step} does not follow step "
+                f"{records[-1]['step']}; {fix}"
+            )
+        records.append(record)
+    return records
 
 
 def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
@@ -123,16 +225,70 @@ def _records(
     return out
 
 
-def _rewrite_metrics(path: Path, upto_step: int) -> None:
-    """Drop records past `upto_step` (they will be recomputed after resuming)."""
+def _metrics_upto(path: Path, upto_step: int) -> list[str]:
+    """The lines of a resumed run's ``metrics.jsonl`` up to the checkpoint's step, checked
+    before anything compiles. Lines after it are recomputed, so damage there (a line cut short
+    by a killed job) is dropped silently; damage before it is an error naming the line."""
     if not path.exists():
-        return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line and json.loads(line)["step"] <= upto_step
-    ]
-    path.write_text("".join(line + "\n" for line in kept))
+        return []
+    lines = path.read_text(errors="replace").splitlines()
+    kept: list[str] = []
+    last = 0
+    for line in lines:
+        try:
+            step = json.loads(line)["step"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            break
+        if not isinstance(step, int) or step != last + 1 or step > upto_step:
+            break
+        kept.append(line)
+        last = step
+    if last < upto_step:
+        read_metrics(path)  # names the first bad line
+        raise ValueError(
+            f"{path} ends at step {last}, but the checkpoint it resumes from is at step "
+            f"{upto_step}: records are missing; restore the file from a copy, or start a new "
+            "run with another --out"
+        )
+    return kept
+
+
+def _rewrite_metrics(path: Path, kept: list[str]) -> None:
+    """Keep only `kept` (records past the checkpoint are recomputed after resuming)."""
+    if path.exists():
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+class _StopRequest:
+    """Turns SIGINT and SIGTERM into a request to stop at the next chunk boundary while the
+    loop runs (a second signal raises `KeyboardInterrupt` to stop at once). Handlers are
+    installed only in the main thread, and the previous ones are restored on exit."""
+
+    def __init__(self, on_request: Callable[[int], None] | None = None):
+        self.signal: int | None = None
+        self.on_request = on_request
+
+    def _handle(self, signum: int, frame: object) -> None:
+        del frame
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+        if self.on_request is not None:
+            self.on_request(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["_StopRequest"]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in previous:
+            signal.signal(s, self._handle)
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def train(
@@ -142,24 +298,34 @@ def train(
     callbacks: TrainCallbacks | None = None,
     sinks: list[Callable[[dict[str, int | float]], None]] | None = None,
     evaluate: bool = True,
+    debug: bool = False,
 ) -> TrainResult:
     """Meta-train an LPG as `config` says, writing `run_dir`; resumable, interruptible.
 
-    Everything a user can get wrong (config, level set, run directory, checkpoint) is checked
-    before compilation. Ctrl-C between or during chunks writes a checkpoint of the last
-    completed chunk and returns with ``interrupted=True``.
+    With `debug`, chunks of meta-steps run without compilation (`jax.disable_jit`) and with
+    `jax.debug_nans`, so a debugger can step into the rule, the meta-optimiser and the
+    curriculum, and the first operation that makes a NaN raises `FloatingPointError` where it
+    happens. The same code runs as compiled (same metrics to float rounding); it is slow, so
+    use it on a tiny config.
+
+    Everything a user can get wrong (config, level set, run directory, checkpoint, a damaged
+    ``metrics.jsonl``) is checked before compilation. SIGINT or SIGTERM stops the loop at the
+    next chunk boundary with a checkpoint, and `train` returns with ``interrupted=True`` and
+    the signal in ``stop_signal``. Checkpoints fall at the first chunk boundary at or after each
+    multiple of ``checkpoint_every`` (also after a resume), at the end and on a stop.
     """
     trainer = build_trainer(config)
     mesh = trainer.mesh(config.devices)
     prepare_run_dir(run_dir, config, resume)
+    metrics_path = run_dir / "metrics.jsonl"
+    resume_step = latest_checkpoint(run_dir) if resume else None
+    kept = _metrics_upto(metrics_path, resume_step) if resume_step is not None else []
     state = trainer.init()
     start_wall = 0.0
-    if resume:
-        step = latest_checkpoint(run_dir)
-        assert step is not None
-        state, meta = load_checkpoint(run_dir, step, state)
+    if resume_step is not None:
+        state, meta = load_checkpoint(run_dir, resume_step, state)
         start_wall = float(meta.get("wall_s", 0.0))
-        _rewrite_metrics(run_dir / "metrics.jsonl", step)
+        _rewrite_metrics(metrics_path, kept)
     state = trainer.shard(state, mesh)
 
     cb: Any = callbacks
@@ -173,55 +339,113 @@ def train(
         if cb is not None:
             cb.on_checkpoint(step, path)
 
-    t0 = time.perf_counter()
-    compiled = eqx.filter_jit(trainer.run_chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
-    if cb is not None:
-        cb.on_compiled(time.perf_counter() - t0)
-
-    interrupted = False
+    stop = _StopRequest(getattr(cb, "on_stop_requested", None))
+    every = config.checkpoint_every
     last_ckpt = start_step
-    t_start = time.perf_counter() - start_wall
-    metrics_path = run_dir / "metrics.jsonl"
-    try:
-        while int(state.step) < config.train_steps:
-            first = int(state.step)
-            new_state, metrics = compiled(state)
-            jax.block_until_ready(new_state)
-            state = new_state
-            wall = time.perf_counter() - t_start
-            records = _records(metrics, first, trainer.env_steps_per_meta_step, wall)
-            with metrics_path.open("a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in records)
-            for sink in sinks or []:
-                for r in records:
-                    sink(r)
-            if cb is not None:
-                cb.on_chunk(int(state.step), records)
-            step = int(state.step)
-            if step - last_ckpt >= config.checkpoint_every or step >= config.train_steps:
-                checkpoint(state, wall)
-                last_ckpt = step
-    except KeyboardInterrupt:
-        interrupted = True
-        if int(state.step) > last_ckpt:
+    with stop.installed():
+        t0 = time.perf_counter()
+        if debug:
+            compiled = functools.partial(_run_uncompiled, trainer)
+        else:
+            compiled = eqx.filter_jit(trainer.run_chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+        if cb is not None:
+            cb.on_compiled(time.perf_counter() - t0)
+            if debug and hasattr(cb, "on_phase"):
+                cb.on_phase("debug: meta-steps without compilation, with NaN checks")
+
+        t_start = time.perf_counter() - start_wall
+        try:
+            while int(state.step) < config.train_steps and stop.signal is None:
+                first = int(state.step)
+                new_state, metrics = compiled(state)
+                jax.block_until_ready(new_state)
+                wall = time.perf_counter() - t_start
+                records = _records(metrics, first, trainer.env_steps_per_meta_step, wall)
+                with metrics_path.open("a") as f:
+                    f.writelines(json.dumps(r) + "\n" for r in records)
+                # `state` moves on only once its records are written, so a checkpoint of
+                # `state` never runs ahead of metrics.jsonl.
+                state = new_state
+                for sink in sinks or []:
+                    for r in records:
+                        sink(r)
+                step = int(state.step)
+                if cb is not None:
+                    cb.on_chunk(step, records)
+                if step // every > last_ckpt // every or step >= config.train_steps:
+                    checkpoint(state, wall)
+                    last_ckpt = step
+        except KeyboardInterrupt:  # a second signal, or Ctrl-C outside the handlers
+            if stop.signal is None:
+                stop.signal = signal.SIGINT
+        if stop.signal is not None and int(state.step) > last_ckpt:
             checkpoint(state, time.perf_counter() - t_start)
+    interrupted = stop.signal is not None
 
     peak = peak_memory_bytes(mesh.devices.size)
     evaluation = None
     if evaluate and not interrupted:
-        initial_result = trainer.evaluate(trainer.initial_rule())
-        final_result = trainer.evaluate(state.meta.rule)
-        gain = np.asarray(final_result.final_return - initial_result.final_return)
-        se = float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else float("nan")
-        evaluation = {
-            "held_out_agents": config.eval_agents,
-            "lifetime_updates": trainer.tasks.max_lifetime,
-            "initial_rule": initial_result.summary(),
-            "final_rule": final_result.summary(),
-            "paired_gain": float(gain.mean()),
-            "paired_gain_se": se,
-        }
+        evaluation = evaluate_run(trainer, config, state, getattr(cb, "on_phase", None))
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
         if cb is not None:
             cb.on_evaluate(evaluation)
-    return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak)
+    return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak, stop.signal)
+
+
+def _run_uncompiled(trainer: Trainer, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
+    """`Trainer.run_chunk` run op by op (``--debug``), raising at the first NaN."""
+    with jax.disable_jit(), jax.debug_nans(True):
+        return trainer.run_chunk(state)
+
+
+def evaluate_run(
+    trainer: Trainer,
+    config: TrainConfig,
+    state: TrainState,
+    on_phase: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The held-out evaluation of a run (what ``eval.json`` holds): fresh agents trained by
+    the initial and the final rule on the same held-out tasks, their paired gain, the level set,
+    the number of agents and their lifetime, and, for a tabular level set, the exact optimal
+    return of those same tasks with each return as a fraction of it (``None`` where unknown)."""
+    say = on_phase if on_phase is not None else (lambda text: None)
+    key = held_out_key(config.seed)
+    say(f"held-out evaluation: {config.eval_agents} agents trained by the initial rule")
+    initial = trainer.evaluate(trainer.initial_rule())
+    say(f"held-out evaluation: {config.eval_agents} agents trained by the learned rule")
+    final = trainer.evaluate(state.meta.rule)
+    say("optimal returns of the held-out tasks (dynamic programming)")
+    optimal = held_out_optimum(trainer.tasks, key, config.eval_agents)
+    gain = np.asarray(final.final_return - initial.final_return)
+    se = float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else float("nan")
+
+    def summary(result: EvalResult) -> dict[str, float | None]:
+        out: dict[str, float | None] = dict(result.summary())
+        if optimal is None:
+            out["fraction_of_optimal"] = out["fraction_of_optimal_se"] = None
+        else:
+            frac, frac_se = fraction_of_optimal(np.asarray(result.final_return), optimal)
+            out["fraction_of_optimal"], out["fraction_of_optimal_se"] = frac, frac_se
+        return out
+
+    n = optimal.size if optimal is not None else 0
+    return {
+        "level_set": config.env_mode,
+        "held_out_agents": config.eval_agents,
+        "lifetime_updates": trainer.tasks.max_lifetime,
+        "eval_episodes": config.eval_episodes,
+        "optimal_return": None if optimal is None else float(optimal.mean()),
+        "optimal_return_se": (
+            None if optimal is None or n < 2 else float(optimal.std(ddof=1) / np.sqrt(n))
+        ),
+        "optimal_return_note": (
+            "exact expected return of an optimal policy (finite-horizon dynamic programming) "
+            "on the same held-out tasks"
+            if optimal is not None
+            else f"unknown: {config.env_mode} is not a tabular level set"
+        ),
+        "initial_rule": summary(initial),
+        "final_rule": summary(final),
+        "paired_gain": float(gain.mean()),
+        "paired_gain_se": se,
+    }

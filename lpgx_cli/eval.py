@@ -138,10 +138,10 @@ def _figure(results: list[dict[str, Any]], path: Path) -> Path:
 def main(argv: list[str]) -> int:
     console = Console(stderr=True)
     args = tyro.cli(EvalArgs, args=argv, prog="lpgx eval", description=__doc__)
-    from lpgx.compose import TrainConfig, make_tasks
+    from lpgx.compose import make_tasks
     from lpgx.lifetime import AgentConfig, Learner
     from lpgx.meta_testing import EvalSettings, compare
-    from lpgx.train import read_config
+    from lpgx.train import load_config
 
     try:
         settings = EvalSettings(
@@ -155,7 +155,7 @@ def main(argv: list[str]) -> int:
         if not all_tasks:
             raise ValueError("--on names no task distribution; e.g. --on tabular,mazes")
         methods, runs = _methods(args.sources)
-        first = TrainConfig.from_dict(read_config(runs[0] / "config.json")) if runs else None
+        first = load_config(runs[0] / "config.json") if runs else None
         workers = args.workers or (first.env_workers if first else 64)
         rollout = args.rollout_len or (first.train_rollout_len if first else 20)
         results = []

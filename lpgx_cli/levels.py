@@ -2,8 +2,8 @@
 
 ``lpgx levels list [--json] [--optimal]`` prints one row per level set; ``lpgx levels show NAME
 [--seed S] [--png PATH] [--count K]`` draws a sampled level in the terminal and, with ``--png``,
-writes a picture of ``K`` sampled levels. Tables and drawings go to stderr; ``--json`` output
-(machine-readable) goes to stdout.
+writes a picture of ``K`` sampled levels. Tables, drawings and ``--json`` output go to stdout
+(so ``> file`` and ``| grep`` see them) and fit 80 columns; progress goes to stderr.
 """
 
 import json
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import jax
 import numpy as np
 import tyro
+from rich import box
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
@@ -31,11 +32,20 @@ from lpgx.envs import (
 
 __all__ = ["level_set_summary", "list_sets", "main", "show"]
 
-# Levels sampled per tabular set for the mean optimal return shown by `levels list`.
-_OPTIMAL_SAMPLES = 4
+# Levels sampled per tabular set for the mean optimal return of `levels list --optimal`: as
+# many as `lpgx train --preset quick` evaluates on, so the figures compare.
+_OPTIMAL_SAMPLES = 64
+# Below this console width `levels list` moves descriptions under the table.
+_WIDE = 120
 
 
 def _console() -> Console:
+    """Where tables and drawings go: stdout."""
+    return Console()
+
+
+def _status_console() -> Console:
+    """Where progress goes: stderr (quiet without a terminal)."""
     return Console(stderr=True)
 
 
@@ -49,23 +59,27 @@ def _fmt_range(lo: int, hi: int) -> str:
     return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
-def _mean_optimal_return(ls: LevelSet, samples: int, seed: int = 0) -> float | None:
-    """Mean optimal return over `samples` levels of a tabular set (``None`` when undefined)."""
+def _optimal_return(ls: LevelSet, samples: int, seed: int = 0) -> tuple[float | None, float | None]:
+    """Mean optimal return over `samples` sampled levels of a tabular set and its standard
+    error (``None, None`` for a non-tabular set, whose optimum is not defined)."""
     if not ls.tabular:
-        return None
-    from lpgx.envs import optimal_return
+        return None, None
+    from lpgx.envs import optimal_returns
 
-    env = ls.env()
     tasks = jax.jit(jax.vmap(ls.sample))(jax.random.split(jax.random.key(seed), samples))
-    values = [optimal_return(env, level) for level in split_levels(tasks.level)]
-    return float(np.mean(values))
+    values = optimal_returns(ls.env(), tasks.level)
+    se = float(values.std(ddof=1) / np.sqrt(samples)) if samples > 1 else float("nan")
+    return float(values.mean()), se
 
 
-def level_set_summary(ls: LevelSet, optimal: bool = False) -> dict[str, Any]:
+def level_set_summary(
+    ls: LevelSet, optimal: bool = False, samples: int = _OPTIMAL_SAMPLES
+) -> dict[str, Any]:
     """One level set's row of `levels list`, as JSON-serialisable values.
 
-    Ranges are ``[low, high]`` over the set's families and samplers; ``optimal_return`` is the mean
-    over 4 sampled levels for a tabular set when `optimal` is set, else ``None``.
+    Ranges are ``[low, high]`` over the set's families and samplers. With `optimal`, a tabular
+    set's ``optimal_return`` is the mean exact optimal return of `samples` sampled levels, with
+    its standard error ``optimal_return_se`` and ``optimal_samples``; otherwise ``None``.
     """
     grid = _bounds(ls, "grid_size")
     objs = _bounds(ls, "n_objs")
@@ -82,65 +96,100 @@ def level_set_summary(ls: LevelSet, optimal: bool = False) -> dict[str, Any]:
         "max_steps": list(steps),
         "eval_steps": ls.eval_steps,
         "lifetime": list(life),
-        "optimal_return": _mean_optimal_return(ls, _OPTIMAL_SAMPLES) if optimal else None,
+        **dict(
+            zip(
+                ("optimal_return", "optimal_return_se"),
+                _optimal_return(ls, samples) if optimal else (None, None),
+                strict=True,
+            )
+        ),
+        "optimal_samples": samples if optimal and ls.tabular else None,
     }
 
 
 def list_sets(
     json_out: Annotated[bool, tyro.conf.arg(name="json")] = False,
     optimal: bool = False,
+    samples: int = _OPTIMAL_SAMPLES,
 ) -> int:
-    """List every named level set.
+    """List every named level set (a table on stdout).
 
     Args:
-        json_out: print a JSON list (one object per level set) to stdout instead of a table.
-        optimal: add each tabular set's mean optimal return over 4 sampled levels (slow: ~2 min).
+        json_out: print a JSON list (one object per level set) instead of a table.
+        optimal: add each tabular set's mean exact optimal return over `samples` sampled
+            levels, with its standard error (3 minutes on 2 shared CPU cores).
+        samples: levels sampled per set for --optimal.
     """
-    console = _console()
+    status = _status_console()
+    if samples < 2:
+        status.print(f"[red]error:[/red] --samples must be at least 2, got {samples}")
+        return 2
     start = time.perf_counter()
     rows = []
-    with console.status("summarising level sets…"):
+    with status.status("summarising level sets…") as spinner:
         for name in LEVEL_SET_NAMES:
-            rows.append(level_set_summary(get_level_set(name), optimal=optimal))
+            spinner.update(f"summarising level sets: {name}")
+            rows.append(level_set_summary(get_level_set(name), optimal, samples))
     elapsed = time.perf_counter() - start
     if json_out:
         print(json.dumps(rows, indent=2))
         return 0
 
-    table = Table(title="lpgx level sets")
+    console = _console()
+    wide = console.width >= _WIDE
+    table = Table(title="lpgx level sets", box=box.SIMPLE_HEAD, pad_edge=False)
     columns: list[tuple[str, JustifyMethod]] = [
         ("name", "left"),
         ("grid", "right"),
         ("objects", "right"),
-        ("obs size", "right"),
-        ("episode steps", "right"),
-        ("eval steps", "right"),
+        ("steps", "right"),
         ("lifetime", "right"),
         ("tabular", "center"),
     ]
+    if wide:
+        columns[3:3] = [("obs size", "right")]
+        columns.insert(5, ("eval steps", "right"))
+    elif optimal:
+        columns.pop()  # "tabular": the optimum column says it ("—" where not tabular)
     if optimal:
-        columns.append((f"optimal return (mean of {_OPTIMAL_SAMPLES})", "right"))
+        columns.append(("optimal return", "right"))
     for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=col == "name")
-    table.add_column("description", ratio=1, min_width=20)
+        table.add_column(col, justify=justify, no_wrap=True)
+    if wide:
+        table.add_column("description", ratio=1, min_width=20)
     for row in rows:
         cells = [
             row["name"],
             _fmt_range(*row["grid_size"]),
             _fmt_range(*row["n_objs"]),
-            str(row["obs_size"]),
             _fmt_range(*row["max_steps"]),
-            str(row["eval_steps"]),
             _fmt_range(*row["lifetime"]),
             "yes" if row["tabular"] else "no",
         ]
+        if optimal and not wide:
+            cells.pop()
+        if wide:
+            cells[3:3] = [str(row["obs_size"])]
+            cells.insert(5, str(row["eval_steps"]))
         if optimal:
-            opt = row["optimal_return"]
-            cells.append("—" if opt is None else f"{opt:.3f}")
-        table.add_row(*cells, row["description"])
+            opt, se = row["optimal_return"], row["optimal_return_se"]
+            cells.append("—" if opt is None else f"{opt:.3f} ± {se:.3f}")
+        table.add_row(*cells, *([row["description"]] if wide else []))
     console.print(table)
-    hint = "" if optimal else "; add --optimal for the mean optimal return of tabular sets"
-    console.print(f"[dim]{len(rows)} level sets in {elapsed:.1f} s{hint}[/dim]")
+    notes = [
+        "grid: side of the square grid; steps: steps per episode; lifetime: agent updates.",
+    ]
+    if optimal:
+        notes.append(
+            f"optimal return: exact optimal return of one episode (dynamic programming), "
+            f"mean ± s.e. over {samples} sampled levels (seed 0); — : not tabular, unknown."
+        )
+    if not wide:
+        notes += [f"{row['name']}: {row['description']}" for row in rows]
+    for line in notes:
+        console.print(line, highlight=False, soft_wrap=False)
+    hint = "" if optimal else "; add --optimal for the optimal return of tabular sets"
+    status.print(f"[dim]{len(rows)} level sets in {elapsed:.1f} s{hint}[/dim]")
     return 0
 
 
@@ -154,28 +203,39 @@ def show(
     seed: int = 0,
     png: Path | None = None,
     count: int = 4,
+    agent: Path | None = None,
 ) -> int:
     """Draw a level sampled from level set NAME, with its parameters.
 
     Args:
         name: a level set (see `lpgx levels list`).
         seed: random seed of the sampled levels.
-        png: also write a picture of `count` sampled levels to this PNG file.
+        png: also write a picture of `count` sampled levels to this PNG file (with --agent:
+            the agent's episode on the first one).
         count: number of levels drawn in the PNG.
+        agent: a run directory of `lpgx train`: train a fresh agent from scratch with its
+            learned rule on the level (for its lifetime), and draw one episode of it in --png.
     """
-    console = _console()
+    console, errors = _console(), _status_console()
     try:
         ls = get_level_set(name)
     except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
+        errors.print(f"[red]error:[/red] {err}")
         return 2
     if count < 1:
-        console.print(f"[red]error:[/red] --count must be at least 1, got {count}")
+        errors.print(f"[red]error:[/red] --count must be at least 1, got {count}")
+        return 2
+    if agent is not None and png is None:
+        errors.print("[red]error:[/red] --agent draws the episode into a picture: add --png PATH")
+        return 2
+    if agent is not None and not (agent / "config.json").exists():
+        errors.print(
+            f"[red]error:[/red] --agent {agent} is not a run directory of `lpgx train` (no "
+            "config.json)"
+        )
         return 2
     if png is not None and not png.parent.is_dir():
-        console.print(
-            f"[red]error:[/red] the folder of --png {png} does not exist; create it first"
-        )
+        errors.print(f"[red]error:[/red] the folder of --png {png} does not exist; create it first")
         return 2
 
     n = count if png is not None else 1
@@ -218,11 +278,56 @@ def show(
         )
     console.print(table)
 
-    if png is not None:
+    if png is not None and agent is not None:
+        try:
+            _draw_agent_episode(ls, agent, tasks, seed, png, errors)
+        except (ValueError, FileNotFoundError) as err:
+            errors.print(f"[red]error:[/red] {err}")
+            return 2
+        console.print(
+            f"wrote an episode of an agent trained by {agent}'s rule to [bold]{png}[/bold]"
+        )
+    elif png is not None:
         titles = [f"{ls.name} #{i} (seed {seed})" for i in range(n)]
         plot_levels(levels, png, titles=titles)
         console.print(f"wrote {n} levels to [bold]{png}[/bold]")
     return 0
+
+
+def _draw_agent_episode(
+    ls: LevelSet, run_dir: Path, tasks: Any, seed: int, png: Path, status: Console
+) -> None:
+    """Train a fresh agent by `run_dir`'s learned rule on the first of `tasks` and draw one of
+    its episodes."""
+    from lpgx.compose import make_learner
+    from lpgx.envs import optimal_returns
+    from lpgx.episode import plot_episode, train_and_record
+    from lpgx.plotting import load_trained_rule
+    from lpgx.train import load_config
+
+    with status.status(f"loading the learned rule of {run_dir}…") as spinner:
+        rule, trainer = load_trained_rule(run_dir)
+        config = load_config(run_dir / "config.json")
+        learner = trainer.learner if config.env_mode == ls.name else make_learner(config, ls)
+        task = jax.tree.map(lambda x: x[0], tasks)
+        lifetime = int(task.lifetime)
+        spinner.update(
+            f"training a fresh agent for {lifetime} updates with the learned rule, then "
+            "recording an episode…"
+        )
+        episode, mean = train_and_record(
+            learner, rule, task, jax.random.key(seed), ls.max_lifetime, ls.eval_steps
+        )
+    optimum = ""
+    if ls.tabular:
+        first = jax.tree.map(lambda x: x[:1], tasks.level)
+        optimum = f"; optimal {float(optimal_returns(ls.env(), first)[0]):.2f}"
+    title = (
+        f"{ls.name} (seed {seed}): a fresh agent trained for {lifetime} updates by the learned "
+        f"rule of {run_dir.name}\nmean return over 64 episodes {float(mean):.2f}{optimum}; "
+        f"this episode: {int(episode.length)} steps"
+    )
+    plot_episode(task.level, episode, png, title)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,33 +8,44 @@ from rich.table import Table
 
 # command -> (module with a `main(argv: list[str]) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("lpgx_cli.train", "meta-train an LPG (`--preset quick|lpg`, reference flag names)"),
+    "train": (
+        "lpgx_cli.train",
+        "meta-train an update rule from a preset ({presets}; `--preset NAME`), with the "
+        "reference's flag names",
+    ),
     "eval": (
         "lpgx_cli.eval",
         "meta-test rules (runs, their untrained rule, a2c) on new tasks, side by side",
     ),
-    "plot": ("lpgx_cli.plot", "PNG learning curves of a run directory"),
+    "plot": (
+        "lpgx_cli.plot",
+        "PNG figures of a run directory: learning curves with the held-out result, what the "
+        "learned rule outputs, the curriculum",
+    ),
     "bench": (
         "lpgx_cli.bench",
         "benchmark suite: env steps, agent update, meta-step, scaling (`--suite quick|full`)",
     ),
     "levels": (
         "lpgx_cli.levels",
-        "list the level sets, or draw one (`levels list`, `levels show NAME`)",
+        "list the level sets and their optimal returns, or draw one (`levels list "
+        "[--optimal]`, `levels show NAME`)",
     ),
     "bias": (
         "lpgx_cli.bias",
-        "gradient-bias experiments: tabular MDPs (MAML-RL, LIRPG) and LOLA-DiCE",
+        "gradient-bias experiments: tabular MDPs (MAML-RL, LIRPG), LOLA-DiCE, the LPG's own",
     ),
 }
 
 
 def _usage(console: Console) -> None:
+    from lpgx.compose import PRESETS
+
     table = Table(title="lpgx — meta-learning RL update rules in JAX", show_header=True)
-    table.add_column("command")
+    table.add_column("command", no_wrap=True)
     table.add_column("what it does")
     for name, (_, help_text) in COMMANDS.items():
-        table.add_row(name, help_text)
+        table.add_row(name, help_text.format(presets=", ".join(PRESETS)))
     console.print(table)
     console.print("Run `lpgx COMMAND --help` for a command's options.")
 
@@ -44,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     console = Console(stderr=True)
     if not args or args[0] in ("-h", "--help"):
-        _usage(console)
+        _usage(Console())  # help is output: stdout
         return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:

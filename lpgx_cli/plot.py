@@ -27,11 +27,15 @@ def main(argv: list[str]) -> int:
     from lpgx.plotting import plot_curriculum, plot_learning_curves, plot_rule_outputs
 
     try:
-        console.print(f"wrote {plot_learning_curves(args.run_dir, args.out, args.smooth)}")
-        if args.rule:
-            console.print(f"wrote {plot_rule_outputs(args.run_dir)}")
-        for path in plot_curriculum(args.run_dir):
-            console.print(f"wrote {path}")
+        # A spinner per phase on a terminal (stderr); nothing animated otherwise.
+        with console.status("drawing the learning curves…") as status:
+            console.print(f"wrote {plot_learning_curves(args.run_dir, args.out, args.smooth)}")
+            if args.rule:
+                status.update("running the learned rule on fresh agents' rollouts…")
+                console.print(f"wrote {plot_rule_outputs(args.run_dir)}")
+            status.update("drawing the curriculum…")
+            for path in plot_curriculum(args.run_dir):
+                console.print(f"wrote {path}")
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         return 2

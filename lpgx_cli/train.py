@@ -2,6 +2,7 @@
 
 import datetime
 import math
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -22,14 +24,18 @@ from rich.table import Table
 
 from lpgx.compose import PRESETS, TrainConfig
 
+# Metrics of the live table, in this order, where the run reports them (names, units:
+# `lpgx.metrics`).
 _SHOWN = (
-    ("eval_rollout_reward", "reward / step"),
-    ("outer_pg_loss", "outer PG loss"),
-    ("meta_grad_norm", "meta-grad norm"),
-    ("agent/pi_hat_l2", "mean π̂²"),
-    ("agent/policy_entropy", "policy entropy"),
-    ("agent/value_loss", "critic loss"),
-    ("ended_lifetimes", "ended lifetimes"),
+    "eval_rollout_reward",
+    "fitness_mean",
+    "outer_pg_loss",
+    "meta_grad_norm",
+    "agent/pi_hat_l2",
+    "agent/policy_entropy",
+    "agent/value_loss",
+    "curriculum/score_mean",
+    "ended_lifetimes",
 )
 
 
@@ -47,6 +53,11 @@ class TrainArgs:
     wandb_project: str | None = None
     """Also log to this Weights & Biases project (needs `pip install 'lpgx[wandb]'`)."""
     wandb_entity: str | None = None
+    """Weights & Biases entity (user or team) of --wandb-project (default: your default
+    entity)."""
+    debug: bool = False
+    """Run the meta-steps without compilation (jax.disable_jit) and with NaN checks
+    (jax_debug_nans), so a debugger can step into the rule; very slow: use a tiny config."""
 
 
 def _split_preset(argv: list[str]) -> tuple[str, list[str]]:
@@ -65,40 +76,55 @@ def _split_preset(argv: list[str]) -> tuple[str, list[str]]:
 
 
 class _RichProgress:
-    """Progress bar with ETA and a live table of the latest metrics (stderr)."""
+    """A spinner naming the phase (compiling, meta-steps, evaluating), a bar with ETA and a
+    live table of the latest metrics, on stderr. Without a terminal nothing is animated: each
+    phase and checkpoint is one line (what a scheduler's log file wants)."""
 
     def __init__(self, console: Console):
         self.console = console
         self.live_ui = console.is_terminal
         self.progress = Progress(
-            TextColumn("[bold]meta-steps"),
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
         )
-        self.task = self.progress.add_task("train", total=1)
+        self.task = self.progress.add_task("starting", total=1)
         self.latest: dict[str, int | float] = {}
         self.live = Live(self._render(), console=console, refresh_per_second=4)
 
     def _render(self) -> Group:
+        from lpgx.metrics import describe
+
         table = Table(show_header=True, header_style="bold", box=None)
         table.add_column("metric")
         table.add_column("latest", justify="right")
-        for key, label in _SHOWN:
+        table.add_column("unit", style="dim")
+        for key in _SHOWN:
             if key in self.latest:
-                table.add_row(label, f"{self.latest[key]:.4g}")
+                info = describe(key)
+                table.add_row(info.name, f"{self.latest[key]:.4g}", info.unit)
         return Group(self.progress, table)
+
+    def phase(self, text: str) -> None:
+        self.progress.update(self.task, description=text)
+        if self.live_ui:
+            self.live.update(self._render())
+        else:
+            self.console.print(text)
 
     def on_start(self, start_step: int, total_steps: int) -> None:
         self.progress.update(self.task, total=total_steps, completed=start_step)
-        self.console.print(f"compiling one chunk of meta-steps (from step {start_step}) …")
         if self.live_ui:
             self.live.start()
+        self.phase(f"compiling a chunk of meta-steps (from step {start_step})")
 
     def on_compiled(self, seconds: float) -> None:
         self.console.print(f"compiled in {seconds:.1f} s")
+        self.phase("meta-steps")
 
     def on_chunk(self, step: int, records: list[dict[str, int | float]]) -> None:
         if records:
@@ -107,28 +133,69 @@ class _RichProgress:
         if self.live_ui:
             self.live.update(self._render())
 
+    def on_phase(self, text: str) -> None:
+        self.phase(text)
+
+    def on_stop_requested(self, signum: int) -> None:
+        self.console.print(
+            f"[yellow]{signal.Signals(signum).name}[/yellow]: stopping after the chunk that is "
+            "running (a checkpoint is written); send it again to stop at once"
+        )
+
     def on_checkpoint(self, step: int, path: Path) -> None:
         if not self.live_ui:
             self.console.print(f"step {step}: checkpoint {path}")
 
     def on_evaluate(self, results: dict[str, Any]) -> None:
         self.stop()
-        table = Table(title="held-out evaluation: fresh agents trained for a whole lifetime")
-        table.add_column("rule")
-        table.add_column("mean return (± s.e.)", justify="right")
-        for name in ("initial_rule", "final_rule"):
-            r = results[name]
-            table.add_row(
-                name.replace("_", " "), f"{r['final_return']:.3f} ± {r['final_return_se']:.3f}"
-            )
-        gain, se = results["paired_gain"], results["paired_gain_se"]
-        z = gain / se if se and not math.isnan(se) and se > 0 else float("nan")
-        table.add_row("final − initial (paired)", f"{gain:.3f} ± {se:.3f}  ({z:.1f} s.e.)")
-        self.console.print(table)
+        print_evaluation(self.console, results)
 
     def stop(self) -> None:
         if self.live_ui and self.live.is_started:
             self.live.stop()
+
+
+def _pm(value: float | None, se: float | None, fmt: str = ".3f") -> str:
+    if value is None or math.isnan(value):
+        return "unknown"
+    if se is None or math.isnan(se):
+        return format(value, fmt)
+    return f"{format(value, fmt)} ± {format(se, fmt)}"
+
+
+def print_evaluation(console: Console, results: dict[str, Any]) -> None:
+    """The held-out evaluation of ``eval.json`` as a table that fits 80 columns: each rule's
+    return and its fraction of the optimum on the same tasks, and what they were measured on."""
+    table = Table(title="held-out evaluation: fresh agents trained by each rule")
+    table.add_column("rule")
+    table.add_column("return", justify="right")
+    table.add_column("% of optimal", justify="right")
+    for name in ("initial_rule", "final_rule"):
+        r = results[name]
+        frac, frac_se = r.get("fraction_of_optimal"), r.get("fraction_of_optimal_se")
+        pct = _pm(
+            None if frac is None else 100 * frac,
+            None if frac_se is None else 100 * frac_se,
+            ".1f",
+        )
+        label = "initial" if name == "initial_rule" else "learned"
+        table.add_row(label, _pm(r["final_return"], r["final_return_se"]), pct)
+    gain, se = results["paired_gain"], results["paired_gain_se"]
+    z = gain / se if se and not math.isnan(se) and se > 0 else float("nan")
+    table.add_row("learned − initial", f"{_pm(gain, se)} ({z:.1f} s.e.)", "")
+    console.print(table)
+    optimum = (
+        f"Optimal return on the same tasks: "
+        f"{_pm(results['optimal_return'], results['optimal_return_se'])} (exact)."
+        if results["optimal_return"] is not None
+        else "Optimal return: unknown (not a tabular level set)."
+    )
+    console.print(
+        f"{results['held_out_agents']} agents on held-out {results['level_set']} tasks, each "
+        f"trained for {results['lifetime_updates']} updates; return of one episode, mean of "
+        f"{results['eval_episodes']} episodes per agent; ± one standard error. {optimum}",
+        highlight=False,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -138,6 +205,11 @@ def main(argv: list[str]) -> int:
         console.print(f"[red]unknown preset {preset!r}[/red]; choose one of: {', '.join(PRESETS)}")
         return 2
     description, default = PRESETS[preset]
+    if "-h" in rest or "--help" in rest:
+        from .help import print_train_help
+
+        print_train_help(Console(), preset, TrainArgs(config=default))
+        return 0
     try:
         args = tyro.cli(
             TrainArgs,
@@ -149,9 +221,9 @@ def main(argv: list[str]) -> int:
         )
         if args.resume and args.out is not None and (args.out / "config.json").exists():
             # Resume with the run's own settings; flags given now override them.
-            from lpgx.train import read_config
+            from lpgx.train import load_config
 
-            saved = TrainConfig.from_dict(read_config(args.out / "config.json"))
+            saved = load_config(args.out / "config.json")
             args = tyro.cli(
                 TrainArgs, default=TrainArgs(config=saved), args=rest, prog="lpgx train"
             )
@@ -182,19 +254,31 @@ def main(argv: list[str]) -> int:
             callbacks=progress,
             sinks=sinks,
             evaluate=args.evaluate,
+            debug=args.debug,
         )
     except (ValueError, FileNotFoundError) as e:
         progress.stop()
         console.print(f"[red]error:[/red] {e}")
         return 2
+    except FloatingPointError as e:  # --debug: the first NaN, where it was made
+        progress.stop()
+        console.print_exception()
+        console.print(f"[red]NaN found (--debug):[/red] {e}; the traceback above shows where")
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C before the first chunk: nothing to save
+        progress.stop()
+        console.print("[yellow]stopped[/yellow] before the first chunk completed")
+        return 130
     finally:
         progress.stop()
     if result.interrupted:
+        signum = result.stop_signal if result.stop_signal is not None else signal.SIGINT
         console.print(
-            f"[yellow]interrupted[/yellow] at step {result.final_step}; checkpoint written. "
-            f"Continue with: lpgx train --preset {preset} --out {out} --resume"
+            f"[yellow]stopped by {signal.Signals(signum).name}[/yellow] at step "
+            f"{result.final_step}; checkpoint written. "
+            f"Continue with: lpgx train --out {out} --resume"
         )
-        return 130
+        return 128 + int(signum)
     peak = result.peak_memory_bytes
     memory = "" if peak is None else f"; peak device memory {peak / 2**30:.2f} GiB"
     console.print(f"done: {result.final_step} meta-steps in {out}{memory}")

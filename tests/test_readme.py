@@ -31,3 +31,13 @@ def test_readme_extension_examples_are_the_tested_ones(part: str) -> None:
     block = re.search(rf"<!-- extend:{part} -->\s*```python\n(.*?)```", README.read_text(), re.S)
     assert block is not None, f"README lost its extension example {part!r}"
     assert block.group(1) in EXTENDING.read_text()
+
+
+def test_readme_documents_every_metric() -> None:
+    """The README's metrics table is `lpgx.metrics.METRICS` (the live table and `lpgx plot`
+    read the same one)."""
+    from lpgx.metrics import METRICS
+
+    text = README.read_text()
+    for key, info in METRICS.items():
+        assert f"| `{key}` | {info.name} | {info.unit} |" in text, key

@@ -29,6 +29,7 @@ from ._optimal import OptimalValues as OptimalValues
 from ._optimal import greedy_action as greedy_action
 from ._optimal import optimal_return as optimal_return
 from ._optimal import optimal_values as optimal_values
+from ._optimal_batched import optimal_returns as optimal_returns
 from ._render import level_info as level_info
 from ._render import plot_levels as plot_levels
 from ._render import render_text as render_text

@@ -1,0 +1,159 @@
+"""What each metric of ``metrics.jsonl`` means: its display name, unit, the axis scale it is
+drawn on, and a one-line description. The live table of ``lpgx train``, ``lpgx plot`` and the
+README's list of metrics all read this one table; a metric missing from it is shown under its
+raw key (and `describe` says so).
+
+``metrics.jsonl`` holds one JSON record per meta-step: ``step``, ``env_steps`` (agent environment
+steps so far), ``wall_s`` (seconds since the run started, across resumptions) and every metric
+below that the run's meta-optimiser, rule and curriculum report. The held-out evaluation is in
+``eval.json`` (returns, the level set, agents, lifetime, and the fraction of the optimum).
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["METRICS", "MetricInfo", "describe"]
+
+Scale = Literal["linear", "log", "symlog"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to show one metric."""
+
+    name: str
+    """Display name (figure titles, the live table)."""
+    unit: str
+    """Unit of the value (the y-axis label); ``""`` for a pure number."""
+    scale: Scale
+    """Axis scale: ``log`` for positive values that span decades, ``symlog`` for signed ones."""
+    description: str
+    """One line: what the value is and where it comes from."""
+    smooth: bool = True
+    """Whether a moving average is meaningful (not for counts of events)."""
+
+    @property
+    def label(self) -> str:
+        """The y-axis label: the name with its unit."""
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+
+_PER_STEP = "reward / env step"
+
+METRICS: dict[str, MetricInfo] = {
+    # Meta-gradient: the outer (meta) objective.
+    "eval_rollout_reward": MetricInfo(
+        "outer-rollout reward", _PER_STEP, "linear",
+        "mean reward per environment step of the rollout that scores the rule (after K agent "
+        "updates), over agents and workers",
+    ),
+    "outer_pg_loss": MetricInfo(
+        "outer policy-gradient loss", "", "symlog",
+        "A2C-style policy-gradient loss of the outer rollout (its gradient is the meta-gradient)",
+    ),
+    "outer_loss": MetricInfo(
+        "outer loss", "", "symlog",
+        "outer policy-gradient loss plus the rule's meta-regularisers (β₀…β₃)",
+    ),
+    "meta_grad_norm": MetricInfo(
+        "meta-gradient norm", "before clipping", "log",
+        "global norm of the meta-gradient before --lpg-max-grad-norm clips it",
+    ),
+    # The agents being trained by the rule (mean over agents and their K updates).
+    "agent/loss": MetricInfo(
+        "agent loss", "", "symlog", "the loss the rule gives the agents (mean over updates)"
+    ),
+    "agent/policy_loss": MetricInfo(
+        "agent policy loss", "", "symlog", "policy part of the agents' loss (−π̂ · log π)"
+    ),
+    "agent/pi_hat_l2": MetricInfo(
+        "mean π̂²", "", "log", "mean square of the rule's policy target π̂ (β₂ penalises it)"
+    ),
+    "agent/y_hat_l2": MetricInfo(
+        "mean Σŷ²", "", "log", "mean square norm of the rule's prediction target ŷ (β₃)"
+    ),
+    "agent/y_kl": MetricInfo(
+        "KL(y ‖ ŷ)", "nats", "log", "how far the agents' predictions y are from the rule's ŷ"
+    ),
+    "agent/y_entropy": MetricInfo(
+        "prediction entropy", "nats", "linear", "entropy of the agents' prediction vector y"
+    ),
+    "agent/policy_entropy": MetricInfo(
+        "policy entropy", "nats", "linear", "entropy of the agents' policies (log 5 ≈ 1.61 max)"
+    ),
+    "agent/value_loss": MetricInfo(
+        "critic loss", "", "log",
+        "loss of the value critic trained beside each agent for the outer A2C loss",
+    ),
+    "agent/regulariser": MetricInfo(
+        "meta-regulariser", "", "symlog", "the rule's meta-regularisers (entropy and L2 terms)"
+    ),
+    "agent/rollout_reward": MetricInfo(
+        "agent rollout reward", _PER_STEP, "linear",
+        "mean reward per environment step of the agents' own training rollouts",
+    ),
+    "agent/active": MetricInfo(
+        "active agents", "fraction", "linear",
+        "fraction of agent updates inside a lifetime (ended lifetimes are masked)",
+    ),
+    "agent/updates": MetricInfo(
+        "agent updates", "per candidate", "linear",
+        "agent updates in an ES candidate's lifetime this generation",
+    ),
+    "ended_lifetimes": MetricInfo(
+        "ended lifetimes", "agents / meta-step", "linear",
+        "agents whose lifetime ended at this meta-step (they restart on new tasks)",
+        smooth=False,
+    ),
+    # Evolution strategies (TA-LPG).
+    "fitness_mean": MetricInfo(
+        "ES fitness (mean)", "return / episode", "linear",
+        "mean return of the candidates' agents at the end of their lifetimes",
+    ),
+    "fitness_max": MetricInfo(
+        "ES fitness (max)", "return / episode", "linear", "best candidate's return"
+    ),
+    "fitness_min": MetricInfo(
+        "ES fitness (min)", "return / episode", "linear", "worst candidate's return"
+    ),
+    "fitness_std": MetricInfo(
+        "ES fitness (s.d.)", "return / episode", "linear", "spread of the candidates' returns"
+    ),
+    "es_lr": MetricInfo("ES learning rate", "", "log", "decayed learning rate of the ES mean"),
+    "es_sigma": MetricInfo("ES σ", "", "log", "standard deviation of the ES perturbations"),
+    "es_mean_norm": MetricInfo(
+        "ES mean norm", "", "linear", "norm of the rule's parameters (the ES mean)"
+    ),
+    # Curriculum (PLR, GROOVE).
+    "curriculum/replayed": MetricInfo(
+        "replayed levels", "levels / meta-step", "linear",
+        "ended agents given a level from the buffer", smooth=False,
+    ),
+    "curriculum/fresh": MetricInfo(
+        "fresh levels", "levels / meta-step", "linear",
+        "ended agents given a newly sampled level", smooth=False,
+    ),
+    "curriculum/ended_score": MetricInfo(
+        "score of ended levels", "score", "linear", "mean score of the levels scored this step"
+    ),
+    "curriculum/buffer_filled": MetricInfo(
+        "buffer filled", "fraction", "linear", "fraction of the level buffer in use"
+    ),
+    "curriculum/buffer_seen": MetricInfo(
+        "buffer scored", "fraction", "linear", "fraction of the buffer's levels scored"
+    ),
+    "curriculum/score_mean": MetricInfo(
+        "buffer score (mean)", "score", "linear", "mean score of the buffer's scored levels"
+    ),
+    "curriculum/score_max": MetricInfo(
+        "buffer score (max)", "score", "linear", "best score in the buffer"
+    ),
+}  # fmt: skip
+
+# Bookkeeping columns of every record (not metrics).
+RECORD_FIELDS = ("step", "env_steps", "wall_s")
+
+
+def describe(key: str) -> MetricInfo:
+    """The `MetricInfo` of `key`; an unknown key is shown as itself on a linear scale."""
+    return METRICS.get(key, MetricInfo(key, "", "linear", "(not described in lpgx.metrics)"))
