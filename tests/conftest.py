@@ -5,6 +5,8 @@ The jaxtyping import hook (with beartype) is installed for `lpgx` by the
 field in lpgx is checked at run time during the tests.
 """
 
+from collections.abc import Iterator
+
 import jax
 import pytest
 from hypothesis import HealthCheck, settings
@@ -25,3 +27,11 @@ settings.load_profile("lpgx")
 @pytest.fixture
 def key() -> jax.Array:
     return jax.random.key(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code() -> Iterator[None]:
+    """Drop JAX's compiled executables after each test module: a pytest worker runs dozens of
+    modules, and their caches would otherwise only grow for the whole run."""
+    yield
+    jax.clear_caches()

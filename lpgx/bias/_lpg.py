@@ -28,9 +28,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Key
 
-from .._typing import PRNGKeyArray
 from ..envs import AbstractTaskDistribution
 from ..lifetime import DIFFERENTIATIONS, AgentConfig, Learner
 from ..meta import MetaGradient, MetaGradientConfig
@@ -105,7 +104,7 @@ def run_lpg_bias(
         mg = optimiser(differentiation)
 
         @eqx.filter_jit
-        def draw(keys: PRNGKeyArray) -> Array:
+        def draw(keys: Key[Array, " samples"]) -> Array:
             return jax.vmap(lambda k: _flat(mg.meta_gradient(rule, agents, k)[0]))(keys)
 
         return draw

@@ -79,7 +79,7 @@ def test_cli_usage_and_errors(tmp_path: Path) -> None:
     assert (
         bias_cli.main(["lr", "--quick", "--estimators", "reinforce", "--out", str(tmp_path)]) == 2
     )
-    assert set(EXPERIMENTS) | {"lola"} == set(bias_cli.COMMANDS)
+    assert set(EXPERIMENTS) | {"lola", "lpg"} == set(bias_cli.COMMANDS)
 
 
 @pytest.mark.slow
