@@ -204,6 +204,7 @@ def show(
     png: Path | None = None,
     count: int = 4,
     agent: Path | None = None,
+    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
 ) -> int:
     """Draw a level sampled from level set NAME, with its parameters.
 
@@ -215,6 +216,8 @@ def show(
         count: number of levels drawn in the PNG.
         agent: a run directory of `lpgx train`: train a fresh agent from scratch with its
             learned rule on the level (for its lifetime), and draw one episode of it in --png.
+        json_out: write the `count` sampled levels to this file in the lpgx-levels/1 format
+            (edit it, then use it with `lpgx train --env-mode FILE` or `lpgx eval --on FILE`).
     """
     console, errors = _console(), _status_console()
     try:
@@ -238,7 +241,7 @@ def show(
         errors.print(f"[red]error:[/red] the folder of --png {png} does not exist; create it first")
         return 2
 
-    n = count if png is not None else 1
+    n = count if png is not None or json_out is not None else 1
     tasks = jax.jit(jax.vmap(ls.sample))(jax.random.split(jax.random.key(seed), n))
     levels = split_levels(tasks.level)
     lifetimes = [int(x) for x in np.asarray(tasks.lifetime)]
@@ -291,6 +294,14 @@ def show(
         titles = [f"{ls.name} #{i} (seed {seed})" for i in range(n)]
         plot_levels(levels, png, titles=titles)
         console.print(f"wrote {n} levels to [bold]{png}[/bold]")
+    if json_out is not None:
+        from lpgx.envs import write_levels
+
+        named = [
+            (f"{ls.name}-{seed}-{i}", jax.tree.map(lambda x, i=i: x[i], tasks)) for i in range(n)
+        ]
+        write_levels(json_out, named, tabular=ls.tabular)
+        console.print(f"wrote {n} levels to [bold]{json_out}[/bold] (lpgx-levels/1)")
     return 0
 
 

@@ -140,3 +140,12 @@ def test_recorded_episode_follows_the_environment() -> None:
     assert int(episode.length) == 50  # sparse: 50 steps per episode, then it stops recording
     assert np.all(np.diff(pos[:51]) >= 0)  # only ever moves right (or is blocked)
     assert np.all(pos[51:] == pos[50])  # after the end, the last state repeats
+
+
+def test_show_writes_levels_a_levels_file_reads(tmp_path: Path) -> None:
+    from lpgx.envs import LevelsFile
+
+    out = tmp_path / "dense.json"
+    assert cli.main(["levels", "show", "dense", "--count", "2", "--json", str(out)]) == 0
+    levels = LevelsFile(str(out))
+    assert levels.names == ("dense-0-0", "dense-0-1") and levels.max_lifetime == 2500
