@@ -110,7 +110,7 @@ def test_show_draws_an_agent_episode(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     from lpgx.train import train
 
-    from .test_train import TINY
+    from ..test_train import TINY
 
     run = tmp_path / "run"
     train(dataclasses.replace(TINY, env_mode="small", train_steps=2), run, evaluate=False)
