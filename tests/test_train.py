@@ -122,7 +122,7 @@ def test_cli_train_runs_and_reports_errors(
     assert (tmp_path / "run" / "learning_curves.png").stat().st_size > 0
     # The same directory again without --resume: a clear error, no traceback.
     assert cli(args) == 2
-    assert "pass --resume" in capsys.readouterr().err
+    assert "pass --resume" in " ".join(capsys.readouterr().err.split())  # rich wraps
     assert cli(["train", "--num-agents", "3", "--num-mini-batches", "2"]) == 2
     assert cli(["train", "--preset", "nope"]) == 2
 
