@@ -4,12 +4,12 @@ import abc
 from typing import Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int
 
 from .._typing import Scalar
 from ..agents import Agent, Trajectory
+from .estimators import magic_box
 
 __all__ = ["AbstractUpdateRule", "LifetimeContext"]
 
@@ -35,7 +35,7 @@ class LifetimeContext(eqx.Module):
     def log_prob_term(self, logp: Array) -> Array:
         """`logp` as the rule's loss should use it (see ``log_prob``)."""
         if self.log_prob == "lvc":
-            return jnp.exp(logp - jax.lax.stop_gradient(logp))
+            return magic_box(logp)
         return logp
 
 
