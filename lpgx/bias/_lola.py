@@ -231,13 +231,16 @@ def _discounts(length: int, gamma: float) -> Float[Array, " T"]:
 def _cumsum_time(x: Float[Array, "*batch T"]) -> Float[Array, "*batch T"]:
     """``cumsum`` over the last (time) axis as a product with a triangle of ones.
 
-    XLA lowers ``jnp.cumsum`` to a ``reduce_window`` that costs O(T²) scalar adds per row on
-    CPU; the matrix product was ~5× faster there in a micro-benchmark (derivatives included).
-    ``HIGHEST`` precision keeps accelerators from summing log-probs in reduced precision.
+    XLA lowers ``jnp.cumsum`` to a ``reduce_window``; the matrix product is as fast or faster on
+    CPU, derivatives included. On CPU the default precision already multiplies in float32 (and
+    asking for ``HIGHEST`` there took a slower path: 150 against 92 ms for the second-order DiCE
+    loss of 20 × 1024 trajectories, identical results); elsewhere ``HIGHEST`` keeps accelerators
+    from summing log-probs in reduced precision (TF32).
     """
     steps = jnp.arange(x.shape[-1], dtype=jnp.int32)
     upper = (steps[:, None] <= steps[None, :]).astype(x.dtype)
-    return jnp.einsum("...k,kt->...t", x, upper, precision=jax.lax.Precision.HIGHEST)
+    precision = None if jax.default_backend() == "cpu" else jax.lax.Precision.HIGHEST
+    return jnp.einsum("...k,kt->...t", x, upper, precision=precision)
 
 
 def _policy_log_probs(

@@ -127,29 +127,38 @@ class IteratedPrisonersDilemma(AbstractEnvironment[None, IPDState]):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         thetas = jax.lax.stop_gradient(thetas)
-        players = jnp.arange(2, dtype=jnp.int32)
         # One draw of all uniforms: far cheaper on CPU than splitting a key every round.
         uniforms = jax.random.uniform(key, (batch_size, self.rollout_length, 2))
+        # The sequential part runs on the joint outcome ``j`` (0 at the start, then
+        # ``1 + 2·a_0 + a_1``): player 0's state is ``j`` and player 1's ``swap(j)``. Only the
+        # probability look-up and the comparison stay inside the scan; states, log-probs and
+        # rewards follow from the sampled actions afterwards, vectorised over batch and time
+        # (the same numbers as a `step`-by-`step` rollout, in a fifth less time on CPU).
+        swap = jnp.asarray(_SWAP_STATES, jnp.int32)
+        defect = jax.nn.sigmoid(thetas)
+        defect_by_joint = jnp.stack([defect[0], defect[1][swap]], axis=-1)  # [5, 2]
 
-        def one(us: Float[Array, "T 2"]) -> IPDTrajectory:
-            def round_(
-                state: IPDState, u: Float[Array, "2"]
-            ) -> tuple[IPDState, tuple[Array, Array, Array, Array]]:
-                logits = thetas[players, state.obs]
-                # Cooperate (1) with probability 1 - sigmoid(θ_s).
-                action = (u >= jax.nn.sigmoid(logits)).astype(jnp.int32)
-                log_prob = jnp.where(
-                    action == 0, jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)
-                )
-                # The IPD's step and reset use no randomness.
-                next_state, _, reward, _ = self.step(key, None, state, action)
-                return next_state, (state.obs, action, log_prob, reward)
+        def round_(
+            joint: Int[Array, " batch"], u: Float[Array, "batch 2"]
+        ) -> tuple[Int[Array, " batch"], tuple[Int[Array, " batch"], Int[Array, "batch 2"]]]:
+            # Cooperate (1) with probability 1 - sigmoid(θ_s).
+            action = (u >= defect_by_joint[joint]).astype(jnp.int32)
+            return 1 + 2 * action[:, 0] + action[:, 1], (joint, action)
 
-            state, _ = self.reset(key)
-            _, (s, a, lp, r) = jax.lax.scan(round_, state, us)
-            return IPDTrajectory(states=s, actions=a, log_probs=lp, rewards=r)
-
-        return jax.vmap(one)(uniforms)
+        start = jnp.zeros((batch_size,), jnp.int32)
+        _, (joints, actions) = jax.lax.scan(round_, start, jnp.swapaxes(uniforms, 0, 1))
+        joints = joints.T
+        actions = jnp.swapaxes(actions, 0, 1)
+        states = jnp.stack([joints, swap[joints]], axis=-1)
+        log_probs = jnp.stack(
+            [
+                ipd_log_prob(thetas[0], states[..., 0], actions[..., 0]),
+                ipd_log_prob(thetas[1], states[..., 1], actions[..., 1]),
+            ],
+            axis=-1,
+        )
+        rewards = jnp.asarray(_PAYOFF, jnp.float32)[actions, jnp.flip(actions, axis=-1)]
+        return IPDTrajectory(states=states, actions=actions, log_probs=log_probs, rewards=rewards)
 
     def exact_value(
         self,
