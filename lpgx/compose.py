@@ -206,6 +206,19 @@ class TrainConfig:
     """Agents trained from scratch on held-out tasks by the initial and final rule."""
     eval_episodes: int = 16
     """Evaluation episodes per held-out agent."""
+    eval_on: str = ""
+    """Held-out task distributions (comma-separated, as `lpgx eval --on`) on which fresh agents
+    are trained by the current rule every --eval-every meta-steps; empty: none."""
+    eval_every: int | None = None
+    """Meta-steps between evaluations on --eval-on (at the first chunk boundary at or after
+    each multiple); default: the smallest multiple of --chunk-size for which the evaluation's
+    environment steps are at most a tenth of the training's in between."""
+    eval_on_agents: int = 8
+    """Fresh agents per --eval-on task distribution at each evaluation (each on its own task,
+    the same agents and tasks every time)."""
+    eval_on_lifetime: int | None = None
+    """Updates of each --eval-on agent (default: the longest lifetime of the training tasks,
+    so held-out agents live as long as training agents; `lpgx eval` measures whole lifetimes)."""
     devices: int | None = None
     """Devices to spread the agents over (default: all visible devices)."""
 
@@ -214,6 +227,10 @@ class TrainConfig:
             raise ValueError(f"--checkpoint-every must be at least 1, got {self.checkpoint_every}")
         if self.devices is not None and self.devices < 1:
             raise ValueError(f"--devices must be at least 1, got {self.devices}")
+        for name in ("eval_every", "eval_on_agents", "eval_on_lifetime"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{_flag(name)} must be at least 1, got {value}")
 
     @staticmethod
     def from_dict(values: dict[str, Any]) -> "TrainConfig":

@@ -8,7 +8,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ._typing import PRNGKeyArray
-from .envs import AbstractTaskDistribution, LevelSet, Task
+from .envs import AbstractTaskDistribution, GridWorld, Task
 from .envs._optimal_batched import optimal_returns
 from .lifetime import Learner, evaluate_return, train_lifetime
 from .rules import AbstractUpdateRule
@@ -61,6 +61,8 @@ def evaluate_rule(
     """Train `num_agents` fresh agents with `rule`, each on its own task drawn from `levels`
     with `key`, for their whole lifetime (``num_updates`` defaults to the set's longest), and
     return each agent's mean return over `episodes` evaluation episodes before and after.
+    A given `num_updates` is also every task's lifetime (what a lifetime-conditioned rule
+    sees), so agents of a long-lived distribution can be evaluated on a shorter budget.
 
     The same `key` gives the same tasks and agent initialisations for every rule, so rules are
     compared on paired agents.
@@ -68,6 +70,8 @@ def evaluate_rule(
     updates = levels.max_lifetime if num_updates is None else num_updates
     k_agents = jax.random.split(key)[1]
     tasks = held_out_tasks(levels, key, num_agents)
+    if num_updates is not None:
+        tasks = eqx.tree_at(lambda t: t.lifetime, tasks, jnp.full_like(tasks.lifetime, updates))
 
     def one(task: Task, k: PRNGKeyArray) -> tuple[Array, Array]:
         k_train, k_eval = jax.random.split(k)
@@ -95,12 +99,13 @@ def held_out_optimum(
     levels: AbstractTaskDistribution, key: PRNGKeyArray, num_agents: int
 ) -> Float[np.ndarray, " agents"] | None:
     """The optimal return of one episode of each task `evaluate_rule` uses with `key` (exact,
-    by dynamic programming), or ``None`` where it is unknown (a non-tabular level set, or a task
-    distribution that is not a `LevelSet`)."""
-    if not (isinstance(levels, LevelSet) and levels.tabular):
+    by dynamic programming), or ``None`` where it is unknown (anything but a tabular grid
+    world: a level set or a levels file)."""
+    env = levels.env()
+    if not (isinstance(env, GridWorld) and env.tabular):
         return None
     tasks = jax.jit(held_out_tasks, static_argnums=(0, 2))(levels, key, num_agents)
-    return optimal_returns(levels.env(), tasks.level)
+    return optimal_returns(env, tasks.level)
 
 
 def fraction_of_optimal(

@@ -24,11 +24,13 @@ from jaxtyping import Array, Float
 
 from ._typing import PRNGKeyArray
 from .envs import AbstractTaskDistribution, GridWorld, Task, optimal_return
+from .evaluate import evaluate_rule, held_out_optimum
 from .lifetime import Learner, agent_update, evaluate_return
 from .rules import A2C, AbstractUpdateRule
 
 __all__ = [
     "EvalSettings",
+    "PeriodicEvaluation",
     "compare",
     "learning_curves",
     "load_learned_rule",
@@ -108,6 +110,7 @@ def learning_curves(
 
 
 _learning_curves_jit = eqx.filter_jit(learning_curves)
+_evaluate_rule_jit = eqx.filter_jit(evaluate_rule)
 
 
 def _sample(tasks: AbstractTaskDistribution, key: PRNGKeyArray, n: int) -> Task:
@@ -245,3 +248,76 @@ def load_learned_rule(run_dir: Path, step: int | None = None) -> AbstractUpdateR
         raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")
     state, _ = load_checkpoint(run_dir, step, eqx.filter_eval_shape(trainer.init))
     return state.meta.rule
+
+
+class PeriodicEvaluation:
+    """The held-out check of a run in progress (``lpgx train --eval-on``): fresh agents trained
+    by the current rule for a whole lifetime on fixed tasks of each named distribution.
+
+    The tasks, agent initialisations and keys are drawn once from `key`, so successive calls
+    measure the same agents and differ only by the rule; each distribution compiles once (the
+    rule's arrays are arguments). Where the optimum is known (tabular grid worlds) it is
+    computed once and each return is also given as a fraction of it.
+
+    **Arguments:** `entries` — ``(name, tasks, learner)`` per distribution; `num_agents` agents
+    each; `episodes` evaluation episodes per agent; `key` fixes tasks and agents;
+    `num_updates` — each agent's lifetime (default: its distribution's longest).
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[tuple[str, AbstractTaskDistribution, Learner]],
+        num_agents: int,
+        episodes: int,
+        key: PRNGKeyArray,
+        num_updates: int | None = None,
+    ):
+        if num_agents < 1 or episodes < 1:
+            raise ValueError(
+                f"num_agents and episodes must be at least 1, got {num_agents} and {episodes}"
+            )
+        if num_updates is not None and num_updates < 1:
+            raise ValueError(f"num_updates must be at least 1, got {num_updates}")
+        self.entries = list(entries)
+        self.num_agents = num_agents
+        self.episodes = episodes
+        self.key = key
+        self.num_updates = num_updates
+        self._optimum: dict[str, float | None] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.entries]
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps of one evaluation: every agent's lifetime of rollouts, and its
+        evaluation episodes before and after it."""
+        total = 0
+        for _, tasks, learner in self.entries:
+            updates = tasks.max_lifetime if self.num_updates is None else self.num_updates
+            per_update = learner.config.num_workers * learner.config.rollout_len
+            episodes = 2 * self.episodes * tasks.eval_steps
+            total += self.num_agents * (updates * per_update + episodes)
+        return total
+
+    def __call__(self, rule: AbstractUpdateRule) -> dict[str, float]:
+        """``eval/NAME/return`` (mean over agents of the return after a lifetime),
+        ``eval/NAME/return_se`` and, where the optimum is known, ``eval/NAME/fraction_of_optimum``
+        for each distribution."""
+        out: dict[str, float] = {}
+        for name, tasks, learner in self.entries:
+            result = _evaluate_rule_jit(
+                learner, rule, tasks, self.key, self.num_agents, self.episodes, self.num_updates
+            )
+            final = np.asarray(result.final_return, np.float64)
+            mean, se = _mean_se(final)
+            out[f"eval/{name}/return"] = mean
+            out[f"eval/{name}/return_se"] = se
+            if name not in self._optimum:
+                optimum = held_out_optimum(tasks, self.key, self.num_agents)
+                self._optimum[name] = None if optimum is None else float(optimum.mean())
+            optimum_mean = self._optimum[name]
+            if optimum_mean:
+                out[f"eval/{name}/fraction_of_optimum"] = mean / optimum_mean
+        return out

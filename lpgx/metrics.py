@@ -12,7 +12,7 @@ below that the run's meta-optimiser, rule and curriculum report. The held-out ev
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["METRICS", "MetricInfo", "describe"]
+__all__ = ["METRICS", "MetricInfo", "describe", "is_periodic_eval"]
 
 Scale = Literal["linear", "log", "symlog"]
 
@@ -154,6 +154,39 @@ METRICS: dict[str, MetricInfo] = {
 RECORD_FIELDS = ("step", "env_steps", "wall_s")
 
 
+# ``eval/NAME/<suffix>``: the periodic evaluation of ``lpgx train --eval-on NAME``.
+_EVAL_PREFIX = "eval/"
+_EVAL_SUFFIXES: dict[str, tuple[str, str, str]] = {
+    "return": (
+        "held-out return on {}",
+        "return / episode",
+        "mean return of one episode of fresh agents trained by the current rule for a whole "
+        "lifetime on fixed tasks of {} (--eval-on; every --eval-every meta-steps)",
+    ),
+    "return_se": (
+        "held-out return s.e. on {}",
+        "return / episode",
+        "standard error over agents of the held-out return on {}",
+    ),
+    "fraction_of_optimum": (
+        "held-out fraction of optimum on {}",
+        "",
+        "held-out return on {} divided by the exact optimal return of the same tasks",
+    ),
+}
+
+
+def is_periodic_eval(key: str) -> bool:
+    """Whether `key` is a metric of the periodic evaluation (``eval/NAME/...``)."""
+    return key.startswith(_EVAL_PREFIX) and key.rsplit("/", 1)[-1] in _EVAL_SUFFIXES
+
+
 def describe(key: str) -> MetricInfo:
     """The `MetricInfo` of `key`; an unknown key is shown as itself on a linear scale."""
-    return METRICS.get(key, MetricInfo(key, "", "linear", "(not described in lpgx.metrics)"))
+    if key in METRICS:
+        return METRICS[key]
+    if is_periodic_eval(key):
+        name, suffix = key.removeprefix(_EVAL_PREFIX).rsplit("/", 1)
+        title, unit, text = _EVAL_SUFFIXES[suffix]
+        return MetricInfo(title.format(name), unit, "linear", text.format(name), smooth=False)
+    return MetricInfo(key, "", "linear", "(not described in lpgx.metrics)")

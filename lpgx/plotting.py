@@ -152,12 +152,18 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .metrics import RECORD_FIELDS, describe
+    from .metrics import RECORD_FIELDS, describe, is_periodic_eval
 
     cols = load_metrics(run_dir)
     evaluation = load_evaluation(run_dir)
-    names = [k for k in _MAIN if k in cols] + sorted(
-        k for k in cols if k not in RECORD_FIELDS and k not in _MAIN
+    # Periodic held-out returns (--eval-on) come first; their s.e. is drawn as a band.
+    periodic = sorted(k for k in cols if is_periodic_eval(k) and not k.endswith("_se"))
+    names = (
+        periodic
+        + [k for k in _MAIN if k in cols]
+        + sorted(
+            k for k in cols if k not in RECORD_FIELDS and k not in _MAIN and not is_periodic_eval(k)
+        )
     )
     ncols = 4
     nrows = max(1, -(-len(names) // ncols))
@@ -168,7 +174,16 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     for i, name in enumerate(names):
         ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
         info, y = describe(name), cols[name]
-        if info.smooth:
+        if is_periodic_eval(name):  # measured every --eval-every meta-steps: points, s.e. band
+            at = np.isfinite(y)
+            ax.plot(step[at], y[at], "o-", color="C2", linewidth=1.6, markersize=4,
+                    label="fresh agents, whole lifetime")  # fmt: skip
+            se = cols.get(name + "_se")
+            if se is not None:
+                ax.fill_between(step[at], y[at] - se[at], y[at] + se[at], color="C2", alpha=0.2,
+                                label="± s.e. over agents")  # fmt: skip
+            ax.legend(fontsize=7, loc="best")
+        elif info.smooth:
             ax.plot(step, y, color="C0", alpha=0.3, linewidth=0.7, label="each meta-step")
             ys = _smooth(y, smooth)
             start = (len(step) - len(ys)) // 2  # centred: the average does not lag
@@ -181,12 +196,13 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
             ax.plot(step, y, color="C1", linewidth=1.6, label="total so far")
         ax.set_yscale(_axis_scale(info.scale, y))
         ax.set_title(info.name, fontsize=9)
-        unit = info.unit.split(" / ")[0] + " (total)" if not info.smooth else info.unit
+        total = not info.smooth and not is_periodic_eval(name)
+        unit = info.unit.split(" / ")[0] + " (total)" if total else info.unit
         ax.set_ylabel(unit or info.name, fontsize=8)
         ax.set_xlabel("meta-step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        if i == 0 or not info.smooth:
+        if i == 0 or total:
             ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"lpgx run {run_dir.name}", fontsize=12)
     fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.975))  # room for the suptitle

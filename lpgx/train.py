@@ -28,8 +28,9 @@ import numpy as np
 from jaxtyping import Array
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .compose import TrainConfig, build_trainer
+from .compose import TrainConfig, build_trainer, make_learner, make_tasks
 from .evaluate import EvalResult, fraction_of_optimal, held_out_key, held_out_optimum
+from .meta_testing import PeriodicEvaluation
 from .sharding import peak_memory_bytes
 from .trainer import Trainer, TrainState
 
@@ -44,7 +45,18 @@ __all__ = [
 
 # Fields that may differ between a run and its resumption (they do not change the state).
 RESUMABLE_CHANGES = frozenset(
-    {"train_steps", "checkpoint_every", "chunk_size", "eval_agents", "eval_episodes", "devices"}
+    {
+        "train_steps",
+        "checkpoint_every",
+        "chunk_size",
+        "eval_agents",
+        "eval_episodes",
+        "eval_on",
+        "eval_every",
+        "eval_on_agents",
+        "eval_on_lifetime",
+        "devices",
+    }
 )
 
 
@@ -315,6 +327,7 @@ def train(
     multiple of ``checkpoint_every`` (also after a resume), at the end and on a stop.
     """
     trainer = build_trainer(config)
+    periodic = periodic_evaluation(config)
     mesh = trainer.mesh(config.devices)
     prepare_run_dir(run_dir, config, resume)
     metrics_path = run_dir / "metrics.jsonl"
@@ -330,6 +343,14 @@ def train(
 
     cb: Any = callbacks
     start_step = int(state.step)
+    interval = config.train_steps + 1
+    if periodic is not None:
+        interval = eval_interval(config, periodic, trainer)
+        if cb is not None and hasattr(cb, "on_phase"):
+            cb.on_phase(
+                f"held-out evaluation on {', '.join(periodic.names)} every {interval} meta-steps "
+                f"({periodic.num_agents} fresh agents each)"
+            )
     if cb is not None:
         cb.on_start(start_step, config.train_steps)
 
@@ -361,6 +382,16 @@ def train(
                 jax.block_until_ready(new_state)
                 wall = time.perf_counter() - t_start
                 records = _records(metrics, first, trainer.env_steps_per_meta_step, wall)
+                if (
+                    periodic is not None
+                    and records
+                    and int(new_state.step) // interval > first // interval
+                ):
+                    if cb is not None and hasattr(cb, "on_phase"):
+                        cb.on_phase(f"evaluating on {', '.join(periodic.names)}")
+                    records[-1].update(periodic(new_state.meta.rule))
+                    if cb is not None and hasattr(cb, "on_phase"):
+                        cb.on_phase("meta-steps")
                 with metrics_path.open("a") as f:
                     f.writelines(json.dumps(r) + "\n" for r in records)
                 # `state` moves on only once its records are written, so a checkpoint of
@@ -390,6 +421,36 @@ def train(
         if cb is not None:
             cb.on_evaluate(evaluation)
     return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak, stop.signal)
+
+
+def periodic_evaluation(config: TrainConfig) -> PeriodicEvaluation | None:
+    """The ``--eval-on`` evaluation of a run (``None`` without ``--eval-on``): each named task
+    distribution with the run's agent settings, ``--eval-on-agents`` agents on tasks drawn
+    once from the run's seed (apart from the end-of-run held-out tasks). Unknown names are
+    rejected here, before anything compiles."""
+    names = [name.strip() for name in config.eval_on.split(",") if name.strip()]
+    if not names:
+        return None
+    entries = []
+    for name in names:
+        try:
+            tasks = make_tasks(name)
+        except ValueError as e:
+            raise ValueError(f"--eval-on {name}: {e}") from None
+        entries.append((name, tasks, make_learner(config, tasks)))
+    key = jax.random.fold_in(held_out_key(config.seed), 1)
+    lifetime = config.eval_on_lifetime or make_tasks(config.env_mode).max_lifetime
+    return PeriodicEvaluation(entries, config.eval_on_agents, config.eval_episodes, key, lifetime)
+
+
+def eval_interval(config: TrainConfig, periodic: PeriodicEvaluation, trainer: Trainer) -> int:
+    """``--eval-every``, or by default the smallest multiple of ``--chunk-size`` for which one
+    evaluation's environment steps are at most a tenth of the training's in between (a meta-step
+    also differentiates through its updates, so the share of time is smaller still)."""
+    if config.eval_every is not None:
+        return config.eval_every
+    steps = -(-10 * periodic.env_steps // trainer.env_steps_per_meta_step)
+    return max(1, -(-steps // config.chunk_size)) * config.chunk_size
 
 
 def _run_uncompiled(trainer: Trainer, state: TrainState) -> tuple[TrainState, dict[str, Array]]:

@@ -37,7 +37,17 @@ _EXTRA: dict[str, tuple[str, ...]] = {
     "rule": ("rule",),
     "es": ("use_es",),
     "curriculum": ("score_function", "score_episodes"),
-    "run": ("chunk_size", "checkpoint_every", "eval_agents", "eval_episodes", "devices"),
+    "run": (
+        "chunk_size",
+        "checkpoint_every",
+        "eval_agents",
+        "eval_episodes",
+        "eval_on",
+        "eval_every",
+        "eval_on_agents",
+        "eval_on_lifetime",
+        "devices",
+    ),
 }
 
 # Groups in the order shown: (key, title, component tables).

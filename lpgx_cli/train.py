@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from lpgx.compose import PRESETS, TrainConfig
+from lpgx.metrics import is_periodic_eval
 
 # Metrics of the live table, in this order, where the run reports them (names, units:
 # `lpgx.metrics`).
@@ -94,6 +95,8 @@ class _RichProgress:
         )
         self.task = self.progress.add_task("starting", total=1)
         self.latest: dict[str, int | float] = {}
+        # The latest periodic held-out return per --eval-on distribution: (mean, s.e., step).
+        self.held_out: dict[str, tuple[float, float, int]] = {}
         self.live = Live(self._render(), console=console, refresh_per_second=4)
 
     def _render(self) -> Group:
@@ -107,6 +110,9 @@ class _RichProgress:
             if key in self.latest:
                 info = describe(key)
                 table.add_row(info.name, f"{self.latest[key]:.4g}", info.unit)
+        for key, (value, se, step) in self.held_out.items():
+            info = describe(key)
+            table.add_row(info.name, f"{value:.4g} ± {se:.2g}", f"{info.unit}, step {step}")
         return Group(self.progress, table)
 
     def phase(self, text: str) -> None:
@@ -129,6 +135,15 @@ class _RichProgress:
     def on_chunk(self, step: int, records: list[dict[str, int | float]]) -> None:
         if records:
             self.latest = records[-1]
+            for key, value in records[-1].items():
+                if is_periodic_eval(key) and key.endswith("/return"):
+                    se = float(records[-1].get(key + "_se", float("nan")))
+                    self.held_out[key] = (float(value), se, step)
+                    if not self.live_ui:
+                        name = key.removeprefix("eval/").removesuffix("/return")
+                        self.console.print(
+                            f"step {step}: held-out return on {name}: {float(value):.3f} ± {se:.3f}"
+                        )
         self.progress.update(self.task, completed=step)
         if self.live_ui:
             self.live.update(self._render())

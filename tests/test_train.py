@@ -132,3 +132,46 @@ def test_presets_are_valid() -> None:
         build_trainer(config)
     assert PRESETS["lpg"][1].num_agents == 512 and PRESETS["lpg"][1].num_mini_batches == 16
     assert PRESETS["lpg"][1].train_steps == 5000 and PRESETS["lpg"][1].env_mode == "all_shortlife"
+
+
+def test_periodic_evaluation_logs_held_out_returns(tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        TINY, eval_on="dense", eval_every=2, eval_on_agents=2, eval_on_lifetime=2
+    )
+    run = train(config, tmp_path / "run", evaluate=False)
+    assert run.final_step == 4
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    key = "eval/dense/return"
+    # Every --eval-every steps (chunks of 2): after steps 2 and 4, not in between.
+    assert [key in r for r in records] == [False, True, False, True]
+    for r in records[1::2]:
+        assert np.isfinite(r[key]) and r[key + "_se"] >= 0
+        # dense is tabular: the optimum of the same tasks is known, and no agent beats it.
+        assert r["eval/dense/fraction_of_optimum"] <= 1
+    # The same agents and tasks every time (also after a resume): only the rule differs.
+    from lpgx.train import periodic_evaluation
+
+    periodic = periodic_evaluation(config)
+    assert periodic is not None
+    assert periodic(run.state.meta.rule)[key] == records[-1][key]
+    from lpgx.plotting import plot_learning_curves
+
+    assert plot_learning_curves(tmp_path / "run").stat().st_size > 0
+
+
+def test_default_eval_interval_keeps_evaluation_a_tenth_of_training() -> None:
+    from lpgx.train import eval_interval, periodic_evaluation
+
+    config = dataclasses.replace(PRESETS["quick"][1], eval_on="mazes,dense")
+    trainer = build_trainer(config)
+    periodic = periodic_evaluation(config)
+    assert periodic is not None
+    interval = eval_interval(config, periodic, trainer)
+    per_step = trainer.env_steps_per_meta_step
+    assert interval % config.chunk_size == 0
+    # The smallest multiple of the chunk size whose training covers ten evaluations.
+    assert 10 * periodic.env_steps <= interval * per_step
+    assert 10 * periodic.env_steps > (interval - config.chunk_size) * per_step
+    bad = dataclasses.replace(TINY, eval_on="dense,nowhere")
+    with pytest.raises(ValueError, match="--eval-on nowhere"):
+        periodic_evaluation(bad)
