@@ -157,14 +157,19 @@ class Learner(eqx.Module):
             _head_optimiser(self.config, self.config.aux_lr),
         )
 
-    def init_params(self, key: PRNGKeyArray, aux_size: int) -> Agent:
-        return Agent.create(self.obs_size, self.env.num_actions, aux_size, self.hidden, key=key)
+    def init_params(self, key: PRNGKeyArray, aux_size: int, level: Any = None) -> Agent:
+        """Fresh agent parameters; given the `level` the agent will live on, initialised by
+        the environment's padding-independent `InputLayout` where it has one."""
+        layout = None if level is None else self.env.input_layout(level)
+        return Agent.create(
+            self.obs_size, self.env.num_actions, aux_size, self.hidden, key=key, layout=layout
+        )
 
     def init(self, key: PRNGKeyArray, task: Task, rule: AbstractUpdateRule) -> AgentState:
         """A fresh agent on `task`: new parameters, optimiser state and reset workers."""
         self.env.check_level(task.level)
         k_params, k_env = jax.random.split(key)
-        params = self.init_params(k_params, rule.aux_size)
+        params = self.init_params(k_params, rule.aux_size, task.level)
         opt_policy, opt_aux = self._optimisers()
         env_state, obs = reset_workers(self.env, task.level, k_env, self.config.num_workers)
         return AgentState(

@@ -1,12 +1,15 @@
 """Behaviour is pinned: the first meta-steps of three tiny runs (meta-gradient, ES, GROOVE)
 through `lpgx train` give exactly the metrics recorded before the core was opened up.
 
-``tests/data/golden_metrics.json`` was written by the code of commit 8451cdd (before the
+``tests/data/golden_metrics.json`` was first written by the code of commit 8451cdd (before the
 refactor into environment / rule / meta-optimiser / score interfaces and the composition
 layer), running the flags stored beside each run's metrics through ``lpgx train --out DIR
---no-evaluate`` and dropping the wall times. Seed 6 gives the meta-gradient and GROOVE runs
-an agent whose staggered lifetime (2 updates) ends at the first step, so a level is scored
-(GROOVE trains its antagonist) and a fresh agent starts; the ES run ends every lifetime at
+--no-evaluate`` and dropping the wall times; the refactor kept them bitwise. It was re-recorded
+on purpose once, when grid-world agents began drawing their initial tables input by input
+(`lpgx.envs.InputLayout`: a level's initial policy no longer depends on its set's padding),
+which changes every initial agent and so every metric. Seed 6 gives the meta-gradient and
+GROOVE runs an agent whose staggered lifetime (2 updates) ends at the first step, so a level
+is scored (GROOVE trains its antagonist) and a fresh agent starts; the ES run ends every lifetime at
 every generation. A change here is a change of behaviour: say so in the changelog and
 re-record the file only on purpose.
 """

@@ -5,6 +5,7 @@ import jax
 from jaxtyping import Array, Float
 
 from .._typing import PRNGKeyArray
+from ..envs import InputLayout
 from ._networks import MLPNet, TabularNet, make_net
 
 __all__ = ["Agent"]
@@ -28,11 +29,13 @@ class Agent(eqx.Module):
         hidden: tuple[int, ...],
         *,
         key: PRNGKeyArray,
+        layout: InputLayout | None = None,
     ) -> "Agent":
+        """Fresh heads; `layout` makes their first layers independent of padding."""
         k_policy, k_aux = jax.random.split(key)
         return Agent(
-            policy=make_net(obs_size, num_actions, hidden, key=k_policy),
-            aux=make_net(obs_size, aux_size, hidden, key=k_aux),
+            policy=make_net(obs_size, num_actions, hidden, key=k_policy, layout=layout),
+            aux=make_net(obs_size, aux_size, hidden, key=k_aux, layout=layout),
         )
 
     def __call__(self, obs: Array) -> tuple[Float[Array, " actions"], Float[Array, " aux"]]:

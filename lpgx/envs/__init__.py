@@ -3,6 +3,7 @@ world and its level sets."""
 
 from ._base import AbstractEnvironment as AbstractEnvironment
 from ._base import AbstractTaskDistribution as AbstractTaskDistribution
+from ._base import InputLayout as InputLayout
 from ._base import ObsSpec as ObsSpec
 from ._base import Task as Task
 from ._gridworld import NUM_ACTIONS as NUM_ACTIONS

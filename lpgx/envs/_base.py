@@ -19,7 +19,7 @@ from jaxtyping import Array, Int, PyTree
 
 from .._typing import BoolScalar, FloatScalar, IntScalar, PRNGKeyArray
 
-__all__ = ["AbstractEnvironment", "AbstractTaskDistribution", "ObsSpec", "Task"]
+__all__ = ["AbstractEnvironment", "AbstractTaskDistribution", "InputLayout", "ObsSpec", "Task"]
 
 LevelT = TypeVar("LevelT")
 StateT = TypeVar("StateT")
@@ -77,6 +77,22 @@ class Task(eqx.Module, Generic[LevelT]):
     lifetime: Int[Array, ""]
 
 
+class InputLayout(eqx.Module):
+    """Names of a network's inputs that do not depend on how a level is padded.
+
+    A task distribution pads its levels to common maxima, so the same state of one level can
+    be a different table row (or vector entry) in a different set, and a table's size sets the
+    scale of its initial weights. An environment that knows which inputs are "the same" across
+    paddings names each input by two integers (`ids`: e.g. an object-existence code and a cell)
+    and gives the number of inputs the level would have unpadded (`fan_in`); agents then draw
+    each input's initial weights from the key folded with its name, scaled by that fan-in, so a
+    level starts every agent from the same policy whatever set it is in.
+    """
+
+    ids: Int[Array, "inputs 2"]
+    fan_in: Int[Array, ""]
+
+
 class AbstractEnvironment(eqx.Module, Generic[LevelT, StateT]):
     """A pure-functional environment with automatic reset.
 
@@ -96,6 +112,13 @@ class AbstractEnvironment(eqx.Module, Generic[LevelT, StateT]):
         """Raise a `ValueError` naming the fix if `level` cannot run in this environment
         (called on concrete levels before compiling; the default accepts every level)."""
         del level
+
+    def input_layout(self, level: LevelT) -> InputLayout | None:
+        """Padding-independent names of the network inputs for `level` (see `InputLayout`), or
+        ``None`` (the default) where inputs do not depend on padding: agents then initialise
+        their first layer over its whole width as usual."""
+        del level
+        return None
 
     @abc.abstractmethod
     def reset(self, key: PRNGKeyArray, level: LevelT) -> tuple[StateT, PyTree[Array]]:

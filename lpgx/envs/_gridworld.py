@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from .._typing import BoolScalar, FloatScalar, IntScalar, PRNGKeyArray
-from ._base import AbstractEnvironment, ObsSpec
+from ._base import AbstractEnvironment, InputLayout, ObsSpec
 
 __all__ = ["NUM_ACTIONS", "EnvState", "GridWorld", "Level", "place_in_free_cells"]
 
@@ -22,6 +22,8 @@ NUM_ACTIONS = 5
 # Actions: 0 up, 1 down, 2 left, 3 right, 4 no-op.
 _DROW = (-1, 1, 0, 0, 0)
 _DCOL = (0, 0, -1, 1, 0)
+# The name of the time feature's input (`GridWorld.input_layout`): no plane or object code.
+_TIME_INPUT = 1 << 30
 
 
 class Level(eqx.Module):
@@ -216,6 +218,29 @@ class GridWorld(AbstractEnvironment[Level, EnvState]):
                 f"{(self.max_grid_size, self.max_objects, self.max_types)}; use "
                 "`level.pad(...)` or the level set's own environment."
             )
+
+    def input_layout(self, level: Level) -> InputLayout:
+        """Inputs named by ``(object-existence code, cell)`` for tabular observations and by
+        ``(plane, cell)`` for the planes of the non-tabular one, with cells in the level's own
+        ``g × g`` coordinates; the fan-in is the level's unpadded width (``g² · 2ⁿ`` tabular,
+        ``(1 + types) · g²`` planes; ``+ 1`` with the time feature). A tabular level then
+        starts every agent from the same policy in any set it is padded into."""
+        c = self.num_cells
+        g2 = level.grid_size * level.grid_size
+        inputs = jnp.arange(
+            self.num_tabular_states if self.tabular else self.obs_size - int(self.time_feature),
+            dtype=jnp.int32,
+        )
+        ids = jnp.stack([inputs // c, inputs % c], axis=-1)
+        if self.tabular:
+            fan_in = g2 * jnp.left_shift(jnp.ones((), jnp.int32), level.n_objs)
+        else:
+            types = jnp.max(jnp.where(level.obj_mask(), level.obj_types + 1, 0))
+            fan_in = (1 + types) * g2
+        if self.time_feature:
+            ids = jnp.concatenate([ids, jnp.asarray([[_TIME_INPUT, 0]], jnp.int32)])
+            fan_in = fan_in + 1
+        return InputLayout(ids=ids, fan_in=fan_in.astype(jnp.int32))
 
     def _cells(self) -> Int[Array, " cells"]:
         return jnp.arange(self.num_cells, dtype=jnp.int32)
