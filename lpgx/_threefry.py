@@ -17,7 +17,10 @@ internals move, it does nothing and returns ``False`` (results are the same eith
 
 import os
 
-__all__ = ["use_straight_line_threefry"]
+import jax
+from jaxtyping import Array, Key
+
+__all__ = ["subkeys", "use_straight_line_threefry"]
 
 _ENV_VAR = "LPGX_ROLLED_THREEFRY"
 
@@ -50,3 +53,22 @@ def _apply_default() -> bool:
     if os.environ.get(_ENV_VAR, "").strip() not in ("", "0"):
         return False
     return use_straight_line_threefry(True)
+
+
+def subkeys(key: Key[Array, ""], num: int, which: tuple[int, ...]) -> tuple[Key[Array, ""], ...]:
+    """``tuple(jax.random.split(key, num)[i] for i in which)``, computing only those subkeys.
+
+    With Threefry keys and ``jax_threefry_partitionable`` (JAX's default), subkey ``i`` of a
+    split is ``jax.random.fold_in(key, i)`` bit for bit (both hash the counter ``(0, i)``), so
+    the unused subkeys cost nothing; otherwise the key is split.
+    """
+    if not all(0 <= i < num for i in which):
+        raise ValueError(f"subkey indices {which} out of range for a split into {num}")
+    if (
+        jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        and str(jax.random.key_impl(key)) == "threefry2x32"
+        and jax.config.jax_threefry_partitionable  # pyright: ignore[reportAttributeAccessIssue]
+    ):
+        return tuple(jax.random.fold_in(key, i) for i in which)
+    keys = jax.random.split(key, num)
+    return tuple(keys[i] for i in which)

@@ -38,3 +38,19 @@ def test_straight_line_threefry_is_bit_identical_to_the_rolled_loop() -> None:
         assert " while(" not in straight_text
     for a, b in zip(rolled, straight, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_subkeys_are_the_split_keys() -> None:
+    from lpgx._threefry import subkeys
+
+    for seed in range(3):
+        key = jax.random.key(seed)
+        want = jax.random.key_data(jax.random.split(key, 4))
+        got = jax.jit(lambda k: [jax.random.key_data(s) for s in subkeys(k, 4, (0, 2, 3))])(key)
+        for i, g in zip((0, 2, 3), got, strict=True):
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(want[i]))
+    rbg = jax.random.key(0, impl="rbg")
+    (only,) = subkeys(rbg, 3, (1,))
+    np.testing.assert_array_equal(
+        jax.random.key_data(only), jax.random.key_data(jax.random.split(rbg, 3)[1])
+    )
