@@ -18,6 +18,7 @@ internals move, it does nothing and returns ``False`` (results are the same eith
 import os
 
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Key
 
 __all__ = ["subkeys", "use_straight_line_threefry"]
@@ -65,7 +66,7 @@ def subkeys(key: Key[Array, ""], num: int, which: tuple[int, ...]) -> tuple[Key[
     if not all(0 <= i < num for i in which):
         raise ValueError(f"subkey indices {which} out of range for a split into {num}")
     if (
-        jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
         and str(jax.random.key_impl(key)) == "threefry2x32"
         and jax.config.jax_threefry_partitionable  # pyright: ignore[reportAttributeAccessIssue]
     ):
