@@ -3,6 +3,8 @@
 Everything a user embeds is re-exported here; private modules are not part of the API.
 """
 
+from ._threefry import _apply_default as _apply_threefry_default
+from ._threefry import use_straight_line_threefry as use_straight_line_threefry
 from .agents import Agent as Agent
 from .agents import Trajectory as Trajectory
 from .agents import rollout as rollout
@@ -56,5 +58,7 @@ from .rules import MAMLInit as MAMLInit
 from .rules import estimators as estimators
 from .trainer import Trainer as Trainer
 from .trainer import TrainState as TrainState
+
+_apply_threefry_default()
 
 __version__ = "0.1.0.dev0"

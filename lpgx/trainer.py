@@ -178,13 +178,20 @@ class Trainer(eqx.Module):
         (their metrics are marked ``valid = 0``), so every chunk has the same shape."""
         # The state holds non-array leaves (e.g. activation functions): only arrays are carried.
         dynamic, static = eqx.partition(state, eqx.is_array)
-        metric_shapes = eqx.filter_eval_shape(lambda s: self.meta_step(s)[1], state)
+        # The metrics' shapes for `skip`, recorded while `run` is traced: `lax.cond` traces its
+        # true branch (`run`, below) first, so the meta-step is traced once, not twice (a
+        # second trace for its shapes alone cost half of the chunk's lowering time).
+        metric_shapes: dict[str, jax.ShapeDtypeStruct] = {}
 
         def run(d: PyTree) -> tuple[PyTree, dict[str, Array]]:
             s, m = self.meta_step(eqx.combine(d, static))
+            metric_shapes.update({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in m.items()})
             return eqx.filter(s, eqx.is_array), {**m, "valid": jnp.ones((), jnp.float32)}
 
         def skip(d: PyTree) -> tuple[PyTree, dict[str, Array]]:
+            if not metric_shapes:  # traced before `run` after all: trace the step for its shapes
+                shapes = eqx.filter_eval_shape(lambda s: self.meta_step(s)[1], state)
+                metric_shapes.update(shapes)
             zeros = {k: jnp.zeros(v.shape, v.dtype) for k, v in metric_shapes.items()}
             return d, {**zeros, "valid": jnp.zeros((), jnp.float32)}
 

@@ -6,6 +6,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from . import _compile_cache
+
 # command -> (module with a `main(argv: list[str]) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": (
@@ -48,11 +50,15 @@ def _usage(console: Console) -> None:
         table.add_row(name, help_text.format(presets=", ".join(PRESETS)))
     console.print(table)
     console.print("Run `lpgx COMMAND --help` for a command's options.")
+    console.print(
+        "Compiled programs are cached in ~/.cache/lpgx/jax (XDG_CACHE_HOME, or "
+        "LPGX_COMPILE_CACHE_DIR); `--no-compile-cache` or LPGX_COMPILE_CACHE=0 turns that off."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the `lpgx` command line; returns the exit status."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args, cache = _compile_cache.strip_flag(list(sys.argv[1:] if argv is None else argv))
     console = Console(stderr=True)
     if not args or args[0] in ("-h", "--help"):
         _usage(Console())  # help is output: stdout
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             f"[red]unknown command {command!r}[/red]; choose one of: {', '.join(COMMANDS)}"
         )
         return 2
+    _compile_cache.fast_compile_flags()
+    _compile_cache.configure(cache)
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest))
 

@@ -5,11 +5,17 @@ The jaxtyping import hook (with beartype) is installed for `lpgx` by the
 field in lpgx is checked at run time during the tests.
 """
 
+import os
 from collections.abc import Iterator
 
 import jax
 import pytest
 from hypothesis import HealthCheck, settings
+
+# The CLI turns on JAX's persistent compilation cache in ~/.cache/lpgx and adds XLA flags;
+# tests calling it must neither depend on nor write to the user's cache, nor change XLA_FLAGS.
+os.environ.setdefault("LPGX_COMPILE_CACHE", "0")
+os.environ.setdefault("LPGX_XLA_FAST_COMPILE", "0")
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")

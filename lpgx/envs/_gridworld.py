@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
+from .._threefry import subkeys
 from .._typing import BoolScalar, FloatScalar, IntScalar, PRNGKeyArray
 from ._base import AbstractEnvironment, InputLayout, ObsSpec
 
@@ -107,6 +108,35 @@ def _isqrt(n: int) -> int:
     if r * r != n:
         raise ValueError(f"a level's wall mask must have G*G entries, got {n}")
     return r
+
+
+def _divmod(
+    pos: Int[Array, "*shape"], g: Int[Array, "*shape"], bound: int
+) -> tuple[Int[Array, "*shape"], Int[Array, "*shape"]]:
+    """``(pos // g, pos % g)`` for ``0 <= pos < bound`` and ``g >= 1``.
+
+    XLA's CPU backend does not fuse integer division (each one is a kernel of its own, a large
+    part of the cost of a small step). ``(pos + 1/2) / g`` lies at least ``1/(2g)`` away from
+    any integer, and for ``pos < bound <= 2¹²`` (so ``g <= 64``) float32 computes it to within
+    a few units of 2⁻¹¹, far less than that margin: its floor is exactly ``pos // g``. So the
+    row is computed in float32 and the column from it; larger grids use integer division.
+    """
+    if bound > 2**12:
+        return pos // g, pos % g
+    half = jnp.asarray(0.5, jnp.float32)
+    row = jnp.floor((pos.astype(jnp.float32) + half) / g.astype(jnp.float32)).astype(jnp.int32)
+    return row, pos - row * g
+
+
+def _once(x: Float[Array, "*shape"], one: Float[Array, ""]) -> Float[Array, "*shape"]:
+    """`x`, computed once: ``x / one`` with ``one == 1`` known only at run time (exact).
+
+    XLA fuses cheap element-wise producers into each of their consumers, so a random draw
+    (twenty rounds of integer hashing) used by several outputs of a step is otherwise hashed
+    again for every one of them, and for every element of each; a division counts as
+    expensive, so XLA computes it, and the draw behind it, once.
+    """
+    return x / one
 
 
 def place_in_free_cells(
@@ -266,7 +296,7 @@ class GridWorld(AbstractEnvironment[Level, EnvState]):
 
     def _move(self, level: Level, pos: IntScalar, action: IntScalar) -> IntScalar:
         g = level.grid_size
-        row, col = pos // g, pos % g
+        row, col = _divmod(pos, g, self.num_cells)
         row2 = row + jnp.asarray(_DROW, jnp.int32)[action]
         col2 = col + jnp.asarray(_DCOL, jnp.int32)[action]
         inside = (row2 >= 0) & (row2 < g) & (col2 >= 0) & (col2 < g)
@@ -276,13 +306,20 @@ class GridWorld(AbstractEnvironment[Level, EnvState]):
     def step(
         self, key: PRNGKeyArray, level: Level, state: EnvState, action: IntScalar
     ) -> tuple[EnvState, Array, FloatScalar, BoolScalar]:
-        k_respawn, k_place, k_term, k_reset = jax.random.split(key, 4)
+        if self.tabular:  # placement and the tabular reset draw nothing: their keys are unused
+            k_respawn, k_term = subkeys(key, 4, (0, 2))
+            k_place = k_reset = k_term
+        else:
+            k_respawn, k_place, k_term, k_reset = jax.random.split(key, 4)
         mask = level.obj_mask()
         pos = self._move(level, state.pos, action)
 
         collected = state.obj_exists & (state.obj_pos == pos) & mask
         p_respawn = level.obj_p_respawn[level.obj_types]
-        respawn = (jax.random.uniform(k_respawn, mask.shape) < p_respawn) & ~state.obj_exists & mask
+        # The uniforms are computed once (see `_once`); `one` is 1 computed at run time.
+        one = level.grid_size.astype(jnp.float32) / level.grid_size.astype(jnp.float32)
+        u_respawn = _once(jax.random.uniform(k_respawn, mask.shape), one)
+        respawn = (u_respawn < p_respawn) & ~state.obj_exists & mask
         obj_pos = state.obj_pos
         if not self.tabular:
             # Respawned objects move to fresh random cells: not a wall, not the agent's cell,
@@ -298,7 +335,7 @@ class GridWorld(AbstractEnvironment[Level, EnvState]):
         exists = (state.obj_exists | respawn) & ~collected & mask
 
         p_term = jnp.sum(jnp.where(collected, level.obj_p_terminate[level.obj_types], 0.0))
-        terminated = jax.random.uniform(k_term) < p_term
+        terminated = _once(jax.random.uniform(k_term), one) < p_term
         reward = jnp.sum(jnp.where(collected, level.obj_rewards[level.obj_types], 0.0))
         time = state.time + 1
         done = (time >= level.max_steps) | terminated

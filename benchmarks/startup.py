@@ -1,0 +1,108 @@
+"""Start-up time of `lpgx train`: process start to the end of the first meta-step.
+
+Runs ``python -m lpgx_cli.main train --preset PRESET --train-steps 1 --no-evaluate`` as a fresh
+process ``repeats`` times in each of three settings, alternating them: the persistent
+compilation cache off (``--no-compile-cache``), on with an empty cache directory (a first
+start), and on with the cache the first start filled (a second start). The wall time of the
+whole process is reported (it includes writing the step's checkpoint), with the compile time
+the command prints, median of ``repeats``.
+
+Run ``python -m benchmarks.startup --help`` for the options.
+"""
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from .common import report_results
+
+__all__ = ["Config", "main", "run_once"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Options of the start-up benchmark."""
+
+    preset: str = "quick"
+    """The `lpgx train` preset."""
+    repeats: int = 3
+    """Processes per setting (the median is reported)."""
+    markdown: Path | None = None
+    """Also write the results as a markdown table (with the run's environment) to this file."""
+
+
+def run_once(preset: str, cache: Path | None, workdir: Path) -> tuple[float, float | None]:
+    """One `lpgx train --train-steps 1` process; `cache` ``None`` runs it with the cache off.
+
+    **Returns:** ``(wall seconds, compile seconds printed by the command or None)``.
+    """
+    out = Path(tempfile.mkdtemp(dir=workdir)) / "run"
+    cmd = [sys.executable, "-m", "lpgx_cli.main", "train", "--preset", preset]
+    cmd += ["--train-steps", "1", "--no-evaluate", "--out", str(out)]
+    env = dict(os.environ)
+    env.pop("LPGX_COMPILE_CACHE", None)
+    if cache is None:
+        cmd.append("--no-compile-cache")
+    else:
+        env["LPGX_COMPILE_CACHE_DIR"] = str(cache)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    found = re.search(r"compiled in ([0-9.]+) s", proc.stdout + proc.stderr)
+    return wall, float(found.group(1)) if found else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark from the command line; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    config = tyro.cli(Config, args=args, prog="python -m benchmarks.startup")
+    settings = ("cache off", "cache on, first start", "cache on, second start")
+    walls: dict[str, list[float]] = {s: [] for s in settings}
+    compiles: dict[str, list[float]] = {s: [] for s in settings}
+    workdir = Path(tempfile.mkdtemp(prefix="lpgx-startup-"))
+    try:
+        for i in range(config.repeats):
+            cache = workdir / f"cache{i}"
+            for setting in settings:
+                wall, compile_s = run_once(
+                    config.preset, None if setting == "cache off" else cache, workdir
+                )
+                walls[setting].append(wall)
+                if compile_s is not None:
+                    compiles[setting].append(compile_s)
+                print(f"{setting}: {wall:.1f} s (compile {compile_s} s)", file=sys.stderr)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows = [
+        [
+            s,
+            f"{statistics.median(walls[s]):.1f}",
+            f"{min(walls[s]):.1f}–{max(walls[s]):.1f}",
+            f"{statistics.median(compiles[s]):.1f}" if compiles[s] else "—",
+        ]
+        for s in settings
+    ]
+    report_results(
+        f"lpgx train --preset {config.preset} --train-steps 1: process start to first meta-step",
+        ["setting", "median s", "min–max s", "compile s (median)"],
+        rows,
+        command=" ".join(["python -m benchmarks.startup", *args]),
+        markdown=config.markdown,
+        protocol=[f"- {config.repeats} processes per setting, alternating settings"],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

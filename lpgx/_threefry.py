@@ -1,0 +1,75 @@
+"""Straight-line Threefry on CPU: the same random bits, without a loop per random call.
+
+JAX lowers its Threefry-2x32 hash (behind every `jax.random` call with the default key type) to a
+*rolled* `while` loop of five iterations on CPU, to save compile time; on every other platform it
+emits the 20 rounds in a straight line. With XLA's CPU thunk runtime each iteration of such a loop
+is several separately launched kernels, so a small step function that draws a few random numbers
+(a grid-world step of one environment draws three times) spends most of its time running loop
+iterations rather than computing. `use_straight_line_threefry` registers JAX's own straight-line
+lowering for CPU too: the hash computed is the same function, so every key, split and sample is
+bit-identical (`tests/test_threefry.py`), and XLA fuses the hash into its neighbours (compilation
+is also faster: one fusion instead of a loop per call).
+
+lpgx calls it once at import. Set the environment variable ``LPGX_ROLLED_THREEFRY=1`` before
+importing lpgx to keep JAX's default lowering. It touches a private JAX registry: if JAX's
+internals move, it does nothing and returns ``False`` (results are the same either way).
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Key
+
+__all__ = ["subkeys", "use_straight_line_threefry"]
+
+_ENV_VAR = "LPGX_ROLLED_THREEFRY"
+
+
+def use_straight_line_threefry(enable: bool = True) -> bool:
+    """Lower `jax.random`'s Threefry hash on CPU as a straight line (``enable=True``) or as
+    JAX's default rolled loop (``enable=False``); affects functions compiled afterwards.
+
+    **Returns:** whether the lowering could be registered.
+    """
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32 as threefry
+    except ImportError:  # pragma: no cover - depends on JAX's private layout
+        return False
+    primitive = getattr(threefry, "threefry2x32_p", None)
+    rule = getattr(
+        threefry,
+        "_threefry2x32_lowering_rule" if enable else "_threefry2x32_cpu_lowering_rule",
+        None,
+    )
+    if primitive is None or rule is None:  # pragma: no cover - depends on JAX's private layout
+        return False
+    mlir.register_lowering(primitive, rule, platform="cpu")
+    return True
+
+
+def _apply_default() -> bool:
+    """What lpgx does at import: the straight-line lowering unless ``LPGX_ROLLED_THREEFRY=1``."""
+    if os.environ.get(_ENV_VAR, "").strip() not in ("", "0"):
+        return False
+    return use_straight_line_threefry(True)
+
+
+def subkeys(key: Key[Array, ""], num: int, which: tuple[int, ...]) -> tuple[Key[Array, ""], ...]:
+    """``tuple(jax.random.split(key, num)[i] for i in which)``, computing only those subkeys.
+
+    With Threefry keys and ``jax_threefry_partitionable`` (JAX's default), subkey ``i`` of a
+    split is ``jax.random.fold_in(key, i)`` bit for bit (both hash the counter ``(0, i)``), so
+    the unused subkeys cost nothing; otherwise the key is split.
+    """
+    if not all(0 <= i < num for i in which):
+        raise ValueError(f"subkey indices {which} out of range for a split into {num}")
+    if (
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+        and str(jax.random.key_impl(key)) == "threefry2x32"
+        and jax.config.jax_threefry_partitionable  # pyright: ignore[reportAttributeAccessIssue]
+    ):
+        return tuple(jax.random.fold_in(key, i) for i in which)
+    keys = jax.random.split(key, num)
+    return tuple(keys[i] for i in which)

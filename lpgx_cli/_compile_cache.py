@@ -1,0 +1,76 @@
+"""Start-up of the `lpgx` command: JAX's persistent compilation cache and faster XLA compiles.
+
+Compiled programs are stored under ``$XDG_CACHE_HOME/lpgx/jax`` (``~/.cache/lpgx/jax`` when
+``XDG_CACHE_HOME`` is unset), or under ``LPGX_COMPILE_CACHE_DIR`` when set, so that a second
+start of the same command loads them instead of compiling again. JAX keys every entry by the
+program's HLO, the compile options, the XLA flags, the backend and its version and the jax and
+jaxlib versions, so an entry is never reused across versions or configurations: a stale entry is
+a miss, not a wrong program. Off with ``--no-compile-cache`` (anywhere on the command line) or
+``LPGX_COMPILE_CACHE=0``.
+
+`fast_compile_flags` also adds ``--xla_llvm_disable_expensive_passes=true`` to ``XLA_FLAGS``
+(unless the user set that flag, or ``LPGX_XLA_FAST_COMPILE=0``): XLA's CPU backend then skips
+LLVM's most expensive optimisation passes, which cuts the compile time of the ``quick``
+preset's chunk by about a third; its results are bitwise the same (XLA does not let LLVM reorder
+floating-point arithmetic) and its run time was not measurably slower (`benchmarks/RESULTS.md`).
+"""
+
+import os
+from pathlib import Path
+
+__all__ = ["FAST_XLA_FLAGS", "FLAG", "cache_dir", "configure", "fast_compile_flags", "strip_flag"]
+
+FLAG = "--no-compile-cache"
+FAST_XLA_FLAGS = ("--xla_llvm_disable_expensive_passes=true",)
+
+
+def fast_compile_flags() -> str:
+    """Add `FAST_XLA_FLAGS` to ``XLA_FLAGS`` (each unless already named there, all unless
+    ``LPGX_XLA_FAST_COMPILE=0``); XLA reads them when JAX first uses a backend.
+    **Returns:** the resulting ``XLA_FLAGS``."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if os.environ.get("LPGX_XLA_FAST_COMPILE", "1").strip().lower() in ("0", "false", "no"):
+        return flags
+    for flag in FAST_XLA_FLAGS:
+        if flag.split("=")[0] not in flags:
+            flags = f"{flags} {flag}".strip()
+    os.environ["XLA_FLAGS"] = flags
+    return flags
+
+
+def cache_dir() -> Path:
+    """Where the cache lives: ``LPGX_COMPILE_CACHE_DIR``, else ``$XDG_CACHE_HOME/lpgx/jax``,
+    else ``~/.cache/lpgx/jax``."""
+    explicit = os.environ.get("LPGX_COMPILE_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "lpgx" / "jax"
+
+
+def strip_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """Remove ``--no-compile-cache`` from `argv`. **Returns:** ``(argv, enabled)``."""
+    enabled = os.environ.get("LPGX_COMPILE_CACHE", "1").strip().lower() not in ("0", "false", "no")
+    if FLAG in argv:
+        enabled = False
+        argv = [a for a in argv if a != FLAG]
+    return argv, enabled
+
+
+def configure(enabled: bool) -> Path | None:
+    """Turn JAX's persistent compilation cache on (in `cache_dir`) or leave it off; every
+    compiled program is cached, however short its compilation. **Returns:** the directory used,
+    or ``None`` when off (or when the directory cannot be created)."""
+    if not enabled:
+        return None
+    path = cache_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return path
