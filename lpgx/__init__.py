@@ -3,6 +3,7 @@
 Everything a user embeds is re-exported here; private modules are not part of the API.
 """
 
+from . import mgrl as mgrl
 from .agents import Agent as Agent
 from .agents import Trajectory as Trajectory
 from .agents import rollout as rollout
@@ -45,6 +46,9 @@ from .meta import EvolutionStrategy as EvolutionStrategy
 from .meta import MetaGradient as MetaGradient
 from .meta import MetaGradientConfig as MetaGradientConfig
 from .meta import MetaState as MetaState
+from .mgrl import MetaHyperparams as MetaHyperparams
+from .mgrl import OnlineConfig as OnlineConfig
+from .mgrl import OnlineTrainer as OnlineTrainer
 from .rules import A2C as A2C
 from .rules import LPG as LPG
 from .rules import A2CConfig as A2CConfig

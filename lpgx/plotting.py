@@ -27,6 +27,9 @@ __all__ = [
 # The curves a user looks at first, in this order; others follow alphabetically. Names,
 # units and scales: `lpgx.metrics`.
 _MAIN = (
+    "episode_return",
+    "meta/gamma",
+    "meta/lambda",
     "eval_rollout_reward",
     "fitness_mean",
     "outer_pg_loss",
@@ -156,8 +159,11 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
 
     cols = load_metrics(run_dir)
     evaluation = load_evaluation(run_dir)
+    # An online run of several seeds also writes each run's value as ``seed{i}/name``: drawn
+    # thin in the panel of ``name`` (their mean).
+    per_seed = [k for k in cols if k.startswith("seed") and "/" in k]
     names = [k for k in _MAIN if k in cols] + sorted(
-        k for k in cols if k not in RECORD_FIELDS and k not in _MAIN
+        k for k in cols if k not in RECORD_FIELDS and k not in _MAIN and k not in per_seed
     )
     ncols = 4
     nrows = max(1, -(-len(names) // ncols))
@@ -168,6 +174,9 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     for i, name in enumerate(names):
         ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
         info, y = describe(name), cols[name]
+        for j, key in enumerate(k for k in per_seed if k.split("/", 1)[1] == name):
+            seed_label = "each seed" if j == 0 else None
+            ax.plot(step, cols[key], color="0.6", linewidth=0.6, alpha=0.6, label=seed_label)
         if info.smooth:
             ax.plot(step, y, color="C0", alpha=0.3, linewidth=0.7, label="each meta-step")
             ys = _smooth(y, smooth)

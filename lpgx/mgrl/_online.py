@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 Differentiation = Literal["exact", "stop_gradient", "lvc"]
+RETURNS_WINDOW = 64
+"""The reported return is the mean raw score of the last this many finished games (the
+reference's ``eprewmean``)."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,9 @@ class OnlineConfig:
     """Steps per batch (T); one inner update per batch."""
     num_inner_updates: int = 3
     """K: differentiable inner updates per window (one meta-update)."""
-    learning_rate: float = 7e-4
-    """Inner Adam learning rate, decayed linearly to 0 over the run when ``lr_decay``."""
+    learning_rate: float | None = None
+    """Inner Adam learning rate (default 7e-4, the reference's), decayed linearly to 0 over
+    the run when ``lr_decay``."""
     lr_decay: bool = True
     """Decay the inner learning rate linearly to 0 over the run (the reference)."""
     max_grad_norm: float = 0.5
@@ -76,27 +80,43 @@ class OnlineConfig:
     log π as π/sg(π) in the inner loss: a lower-bias Hessian)."""
     outer_gamma: float = 0.99
     outer_lambda: float = 0.95
-    torso: Torso = "minatar"
-    """Network torso: nature (Atari), minatar, or mlp."""
-    hidden: tuple[int, ...] = (64,)
-    """Widths of the mlp torso."""
-    returns_window: int = 64
-    """The reported return is the mean raw score of the last this many finished games."""
+    torso: Torso | Literal["auto"] = "auto"
+    """Network torso: nature (Atari), minatar, mlp, or auto (chosen from the observation:
+    nature for 84×84 frames, minatar for other images, else mlp)."""
+    hidden: tuple[int, ...] | None = None
+    """Widths of the mlp torso (default (64,))."""
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("num_envs", "rollout_len", "num_inner_updates", "returns_window"):
+        for name in ("num_envs", "rollout_len", "num_inner_updates"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("learning_rate", "max_grad_norm", "meta_learning_rate"):
-            if not getattr(self, name) > 0:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
         if self.differentiation not in ("exact", "stop_gradient", "lvc"):
             problems.append(
                 f"differentiation must be exact, stop_gradient or lvc, got {self.differentiation!r}"
             )
+        if self.hidden is not None and (not self.hidden or any(h < 1 for h in self.hidden)):
+            problems.append(f"hidden widths must be positive, got {self.hidden}")
+        if not (0.0 <= self.outer_gamma <= 1.0 and 0.0 <= self.outer_lambda <= 1.0):
+            problems.append("outer_gamma and outer_lambda must lie in [0, 1]")
         if problems:
             raise ValueError("invalid MGRL config: " + "; ".join(problems))
+
+    @property
+    def inner_learning_rate(self) -> float:
+        return 7e-4 if self.learning_rate is None else self.learning_rate
+
+    def torso_for(self, obs_shape: tuple[int, ...]) -> Torso:
+        """The torso for observations of `obs_shape` (``auto`` resolved)."""
+        if self.torso != "auto":
+            return self.torso
+        if len(obs_shape) == 3:
+            return "nature" if obs_shape[1:] == (84, 84) else "minatar"
+        return "mlp"
 
     @property
     def env_steps_per_window(self) -> int:
@@ -286,8 +306,8 @@ class OnlineTrainer(eqx.Module):
         return ActorCritic(
             self.env.obs_shape,
             self.env.num_actions,
-            cfg.torso,
-            cfg.hidden,
+            cfg.torso_for(self.env.obs_shape),
+            (64,) if cfg.hidden is None else cfg.hidden,
             jnp.dtype(self.dtype),
             key=key,
         )
@@ -305,7 +325,7 @@ class OnlineTrainer(eqx.Module):
             self.env, net, env_state, obs, k_roll, self.config.rollout_len
         )
         returns, num = _record_scores(
-            jnp.zeros(self.config.returns_window, jnp.float32),
+            jnp.zeros(RETURNS_WINDOW, jnp.float32),
             jnp.zeros((), jnp.int32),
             ended,
             score,
@@ -344,7 +364,7 @@ class OnlineTrainer(eqx.Module):
 
     def _lr(self, updates: Int[Array, ""]) -> Float[Array, ""]:
         cfg = self.config
-        lr = jnp.asarray(cfg.learning_rate, jnp.float32)
+        lr = jnp.asarray(cfg.inner_learning_rate, jnp.float32)
         if not cfg.lr_decay:
             return lr
         frac = updates.astype(jnp.float32) / jnp.asarray(self.total_updates, jnp.float32)
