@@ -43,48 +43,66 @@ def _policy_scores(trainer: Any, nets: Any, key_seed: int, steps: int) -> list[f
     return [float(score[i][ended[i]].mean()) for i in range(score.shape[0])]
 
 
-def run(env_mode: str, env_steps: int, seeds: int, out: Path, eval_steps: int) -> dict:
+def run_method(
+    preset: str, env_mode: str, env_steps: int, seeds: int, out: Path, eval_steps: int
+) -> dict[str, Any]:
+    """Train one preset's ``seeds`` runs and score their initial and final policies."""
     import equinox as eqx
     import jax
 
     from lpgx.compose import PRESETS, build_online_trainer
     from lpgx.train import train
 
+    config = dataclasses.replace(
+        PRESETS[preset][1], env_mode=env_mode, env_steps=env_steps, seeds=seeds
+    )
+    t0 = time.perf_counter()
+    result = train(config, out / preset, evaluate=False)
+    wall = time.perf_counter() - t0
+    lines = (out / preset / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(x) for x in lines]
+    run_wall = records[-1]["wall_s"]
+    trainer = build_online_trainer(config)
+    initial = eqx.filter_jit(jax.vmap(trainer.init_run))(trainer._seed_keys()).net
+    init_scores = _policy_scores(trainer, initial, 10_000, eval_steps)
+    final_scores = _policy_scores(trainer, result.state.runs.net, 10_000, eval_steps)  # pyright: ignore[reportAttributeAccessIssue]
+    gain = [f - i for f, i in zip(final_scores, init_scores, strict=True)]
+    summary = {
+        "preset": preset,
+        "wall_s_total": wall,
+        "wall_s_training": run_wall,
+        "env_steps_per_s": seeds * records[-1]["env_steps"] / run_wall,
+        "initial_policy_return": init_scores,
+        "final_policy_return": final_scores,
+        "gain_mean": sum(gain) / len(gain),
+        "gain_se": _se(gain),
+        "final_gamma": [records[-1].get(f"seed{i}/meta/gamma") for i in range(seeds)],
+        "final_lambda": [records[-1].get(f"seed{i}/meta/lambda") for i in range(seeds)],
+        "meta_nan_skips": records[-1].get("meta_nan_skips"),
+        "jax": jax.__version__,
+    }
+    (out / preset / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def run(env_mode: str, env_steps: int, seeds: int, out: Path, eval_steps: int) -> dict:
+    """Every method in its own process (one compiled program each, memory returned between
+    them), then the figure."""
+    import subprocess
+    import sys
+
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "env_mode": env_mode,
         "env_steps_per_seed": env_steps,
         "seeds": seeds,
-        "jax": jax.__version__,
         "methods": {},
     }
     for label, preset in METHODS:
-        config = dataclasses.replace(
-            PRESETS[preset][1], env_mode=env_mode, env_steps=env_steps, seeds=seeds
-        )
-        t0 = time.perf_counter()
-        result = train(config, out / preset, evaluate=False)
-        wall = time.perf_counter() - t0
-        records = [json.loads(x) for x in (out / preset / "metrics.jsonl").read_text().splitlines()]
-        run_wall = records[-1]["wall_s"]
-        trainer = build_online_trainer(config)
-        initial = eqx.filter_jit(jax.vmap(trainer.init_run))(trainer._seed_keys()).net
-        init_scores = _policy_scores(trainer, initial, 10_000, eval_steps)
-        final_scores = _policy_scores(trainer, result.state.runs.net, 10_000, eval_steps)  # pyright: ignore[reportAttributeAccessIssue]
-        gain = [f - i for f, i in zip(final_scores, init_scores, strict=True)]
-        summary["methods"][label] = {
-            "preset": preset,
-            "wall_s_total": wall,
-            "wall_s_training": run_wall,
-            "env_steps_per_s": seeds * records[-1]["env_steps"] / run_wall,
-            "initial_policy_return": init_scores,
-            "final_policy_return": final_scores,
-            "gain_mean": sum(gain) / len(gain),
-            "gain_se": _se(gain),
-            "final_gamma": [records[-1].get(f"seed{i}/meta/gamma") for i in range(seeds)],
-            "final_lambda": [records[-1].get(f"seed{i}/meta/lambda") for i in range(seeds)],
-            "meta_nan_skips": records[-1].get("meta_nan_skips"),
-        }
+        args = ["--env-mode", env_mode, "--env-steps", str(env_steps), "--seeds", str(seeds)]
+        args += ["--eval-steps", str(eval_steps), "--out", str(out), "--only", preset]
+        subprocess.run([sys.executable, "-m", "benchmarks.mgrl_minatar", *args], check=True)
+        summary["methods"][label] = json.loads((out / preset / "summary.json").read_text())
         print(label, json.dumps(summary["methods"][label]), flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot(out, seeds)
@@ -147,7 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-steps", type=int, default=500, help="steps × 64 games per eval")
     parser.add_argument("--out", type=Path, default=Path("runs/mgrl-minatar"))
     parser.add_argument("--plot-only", action="store_true", help="redraw the figure of --out")
+    parser.add_argument("--only", help="run this one preset (used by the parent process)")
     args = parser.parse_args(argv)
+    if args.only:
+        run_method(args.only, args.env_mode, args.env_steps, args.seeds, args.out, args.eval_steps)
+        return
     if args.plot_only:
         print(plot(args.out, args.seeds))
         return

@@ -19,17 +19,40 @@ from jaxtyping import Array, Float
 
 from .._typing import FloatScalar, PRNGKeyArray
 
-__all__ = ["ActorCritic", "Torso"]
+__all__ = ["ActorCritic", "Torso", "orthogonal"]
 
 Torso = Literal["nature", "minatar", "mlp"]
 _RELU_GAIN = math.sqrt(2.0)
+
+
+def orthogonal(key: PRNGKeyArray, shape: tuple[int, int], gain: float, dtype: DTypeLike) -> Array:
+    """A random ``shape`` matrix with orthonormal rows or columns, times `gain`.
+
+    The orthogonal (polar) factor of a Gaussian matrix, found by Newton–Schulz iterations
+    (matrix products only), is Haar-distributed like the Q of a QR decomposition (what
+    ``jax.nn.initializers.orthogonal`` computes). LAPACK's QR is avoided on purpose: a
+    vmapped, jitted QR over a run's seeds hung jaxlib 0.10.2 on a loaded CPU machine.
+    """
+    rows, cols = shape
+    tall = rows >= cols
+    x = jax.random.normal(key, shape if tall else (cols, rows), jnp.float32)
+    x = x / jnp.linalg.norm(x)  # singular values in (0, 1]
+
+    def step(y: Array, _: None) -> tuple[Array, None]:
+        return 1.5 * y - 0.5 * y @ (y.T @ y), None
+
+    # Each step multiplies a small singular value by 1.5 until it nears 1 (cubic from there):
+    # 60 steps reach 1 from below 1e-10.
+    x, _ = jax.lax.scan(step, x, None, length=60)
+    x = x if tall else x.T
+    return (gain * x).astype(dtype)
 
 
 def _orthogonal_linear(
     n_in: int, n_out: int, gain: float, dtype: DTypeLike, *, key: PRNGKeyArray
 ) -> eqx.nn.Linear:
     lin = eqx.nn.Linear(n_in, n_out, key=key, dtype=dtype)
-    weight = jax.nn.initializers.orthogonal(gain)(key, (n_out, n_in), dtype)
+    weight = orthogonal(key, (n_out, n_in), gain, dtype)
     return eqx.tree_at(lambda m: (m.weight, m.bias), lin, (weight, jnp.zeros(n_out, dtype)))
 
 
@@ -37,7 +60,7 @@ def _orthogonal_conv(
     c_in: int, c_out: int, size: int, stride: int, dtype: DTypeLike, *, key: PRNGKeyArray
 ) -> eqx.nn.Conv2d:
     conv = eqx.nn.Conv2d(c_in, c_out, size, stride, key=key, dtype=dtype)
-    flat = jax.nn.initializers.orthogonal(_RELU_GAIN)(key, (c_out, c_in * size * size), dtype)
+    flat = orthogonal(key, (c_out, c_in * size * size), _RELU_GAIN, dtype)
     weight = jnp.reshape(flat, (c_out, c_in, size, size))
     bias = jnp.zeros((c_out, 1, 1), dtype)
     return eqx.tree_at(lambda m: (m.weight, m.bias), conv, (weight, bias))
