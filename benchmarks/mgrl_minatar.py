@@ -63,7 +63,9 @@ def run_method(
     records = [json.loads(x) for x in lines]
     run_wall = records[-1]["wall_s"]
     trainer = build_online_trainer(config)
-    initial = eqx.filter_jit(jax.vmap(trainer.init_run))(trainer._seed_keys()).net
+    initial = eqx.filter_jit(lambda t, k: jax.vmap(t.init_run)(k).net)(
+        trainer, trainer._seed_keys()
+    )
     init_scores = _policy_scores(trainer, initial, 10_000, eval_steps)
     final_scores = _policy_scores(trainer, result.state.runs.net, 10_000, eval_steps)  # pyright: ignore[reportAttributeAccessIssue]
     gain = [f - i for f, i in zip(final_scores, init_scores, strict=True)]

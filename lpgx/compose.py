@@ -94,8 +94,8 @@ class TrainConfig:
     seed: int = 0
     """Seed of the whole run (rule init, tasks, agents); a run is reproducible from it."""
     seeds: int = 1
-    """Independent runs in one (--rule mgrl: vmapped, seeds seed … seed+N−1, each with its own
-    meta-parameters; metrics.jsonl holds their mean and each run's value)."""
+    """Independent runs in one (--rule mgrl: vmapped, seeds seed to seed+N−1, each with its
+    own meta-parameters; metrics.jsonl holds their mean and each run's value)."""
     train_steps: int = 30000
     """Number of meta-steps (--rule mgrl: windows of K updates)."""
     env_steps: int | None = None

@@ -108,7 +108,8 @@ def _config_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, run_dir: Path) -> None:
-    current = _config_dict(config)
+    # Compared as JSON stores them (tuples become lists), as config.json was written.
+    current = json.loads(json.dumps(_config_dict(config)))
     diff = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
     if diff:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)

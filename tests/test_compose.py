@@ -7,11 +7,11 @@ import time
 import pytest
 
 from lpgx import compose
-from lpgx.compose import TrainConfig, build_trainer
+from lpgx.compose import TrainConfig
 from lpgx.curriculum import PLR, Frozen
 from lpgx.lifetime import AgentConfig
 from lpgx.meta import ESConfig, MetaGradientConfig
-from lpgx.mgrl import OnlineConfig
+from lpgx.mgrl import OnlineConfig, OnlineTrainer
 from lpgx.rules import A2CConfig, LPGConfig
 from lpgx_cli.main import main as cli
 
@@ -87,5 +87,10 @@ def test_a_wrong_value_is_rejected_before_compiling(
 
 def test_presets_build() -> None:
     for _, config in compose.PRESETS.values():
-        trainer = build_trainer(config)
-        assert trainer.num_agents == config.num_agents
+        trainer = compose.build(config)
+        if isinstance(trainer, OnlineTrainer):
+            # 1 M environment steps in windows of 3 updates on 64 environments × 5 steps.
+            assert trainer.train_steps == -(-1_000_000 // 960)
+            assert trainer.config.meta_learn == (config.mgrl_meta_learn)
+        else:
+            assert trainer.num_agents == config.num_agents

@@ -42,7 +42,7 @@ def _play(env: AtariVec, steps: int) -> dict[str, np.ndarray]:
 
 
 @needs_ale
-@pytest.mark.parametrize("game", ["Breakout", "Qbert"])
+@pytest.mark.parametrize("game", ["Qbert"])  # Breakout: the next test
 def test_random_play_returns_raw_scores(game: str) -> None:
     env = AtariVec(game, 8, seed=0)
     assert env.obs_shape == (4, 84, 84)
@@ -58,11 +58,18 @@ def test_random_play_returns_raw_scores(game: str) -> None:
 
 
 @needs_ale
-@pytest.mark.slow
 def test_mgrl_runs_on_atari_from_the_command_line(tmp_path: Path) -> None:
+    # The meta-gradient through windows that step the emulators inside the compiled loop. A
+    # small MLP stands in for the Nature CNN (whose second-order compilation takes minutes on
+    # 2 cores; benchmarks/atari_fps.py times it).
     out = tmp_path / "run"
     flags = ["--env-mode", "atari:Breakout", "--env-workers", "4", "--env-steps", "2400"]
-    assert cli(["train", "--preset", "mgrl", *flags, "--chunk-size", "10", "--out", str(out)]) == 0
+    flags += ["--mgrl-torso", "mlp", "--agent-hidden", "8", "--chunk-size", "10"]
+    assert cli(["train", "--preset", "mgrl", *flags, "--out", str(out)]) == 0
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 40 and records[-1]["env_steps"] == 2400
     assert all(np.isfinite(r["meta/gamma"]) for r in records)
+    assert records[-1]["meta/gamma"] != records[0]["meta/gamma"]
+    # Raw scores of finished games (random-ish play ends a game in a few hundred steps).
+    returns = [r["episode_return"] for r in records if np.isfinite(r["episode_return"])]
+    assert returns and all(x >= 0 for x in returns)

@@ -1,6 +1,8 @@
 """MGRL: the LVC inner loss, the window's meta-gradient against finite differences, and the
 online loop (A2C keeps its hyperparameters, MGRL moves them, a NaN meta-gradient is skipped)."""
 
+from pathlib import Path
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -158,8 +160,8 @@ def _trainer(meta_learn: bool) -> OnlineTrainer:
     return OnlineTrainer(_Chain(), config, train_steps=10, chunk_size=4, seeds=2)
 
 
-@pytest.mark.parametrize("meta_learn", [False, True])
-def test_online_loop(meta_learn: bool) -> None:
+def test_online_loop() -> None:
+    meta_learn = True  # the loop without meta-learning (A2C) is test_online_run_resumes_exactly's
     trainer = _trainer(meta_learn)
     state = trainer.init()
     run = eqx.filter_jit(eqx.debug.assert_max_traces(trainer.run_chunk, max_traces=1))
@@ -193,3 +195,40 @@ def test_online_loop(meta_learn: bool) -> None:
     assert int(state.step) == 10
     valid = np.concatenate([m1["valid"], m2["valid"], m3["valid"]])
     np.testing.assert_array_equal(valid, [1] * 10 + [0] * 2)
+
+
+def test_online_run_resumes_exactly(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+    import shutil
+
+    from lpgx.compose import PRESETS
+    from lpgx.train import train
+
+    config = dataclasses.replace(
+        PRESETS["a2c-online"][1],
+        env_mode="gymnax:CartPole-v1",
+        env_steps=None,
+        train_steps=4,
+        seeds=2,
+        env_workers=4,
+        train_rollout_len=2,
+        agent_hidden=(8,),
+        chunk_size=2,
+        checkpoint_every=2,
+    )
+    full = tmp_path / "full"
+    train(config, full, evaluate=False)
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    (cut / "ckpt" / "step_00000004.json").unlink()
+    train(config, cut, resume=True, evaluate=False)
+
+    def records(run: Path) -> list[dict]:
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+    assert records(cut) == records(full)
+    last = records(full)[-1]
+    assert "seed1/episode_return" in last
+    assert last["seed0/meta/gamma"] == last["seed1/meta/gamma"] == pytest.approx(0.99)
