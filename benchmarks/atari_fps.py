@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--windows", type=int, default=3, help="windows timed per loop")
     parser.add_argument("--random-steps", type=int, default=500)
+    parser.add_argument("--presets", nargs="+", default=["a2c-online", "mgrl", "mgrl-lvc"])
     args = parser.parse_args(argv)
 
     import equinox as eqx
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     out["random_play"] = {"agent_steps_per_s": steps, "frames_per_s": 4 * steps}
     print("random play", out["random_play"], flush=True)
 
-    for preset in ("a2c-online", "mgrl", "mgrl-lvc"):
+    for preset in args.presets:
         config = dataclasses.replace(
             PRESETS[preset][1],
             env_mode=f"atari:{args.game}",

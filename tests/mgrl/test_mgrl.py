@@ -41,7 +41,10 @@ def _batch(key: PRNGKeyArray, dtype: jnp.dtype = jnp.float64) -> Trajectory:
 
 
 def _net(key: PRNGKeyArray) -> ActorCritic:
-    return ActorCritic((OBS,), ACTIONS, "mlp", (8,), jnp.float64, key=key)
+    # Built in one compiled call (the orthogonal initialiser is a scan per layer shape).
+    return eqx.filter_jit(lambda k: ActorCritic((OBS,), ACTIONS, "mlp", (8,), jnp.float64, key=k))(
+        key
+    )
 
 
 def test_lvc_inner_loss_same_gradient_different_hessian() -> None:
