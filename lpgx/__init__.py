@@ -3,6 +3,7 @@
 Everything a user embeds is re-exported here; private modules are not part of the API.
 """
 
+from . import mgrl as mgrl
 from ._threefry import _apply_default as _apply_threefry_default
 from ._threefry import use_straight_line_threefry as use_straight_line_threefry
 from .agents import Agent as Agent
@@ -47,6 +48,9 @@ from .meta import EvolutionStrategy as EvolutionStrategy
 from .meta import MetaGradient as MetaGradient
 from .meta import MetaGradientConfig as MetaGradientConfig
 from .meta import MetaState as MetaState
+from .mgrl import MetaHyperparams as MetaHyperparams
+from .mgrl import OnlineConfig as OnlineConfig
+from .mgrl import OnlineTrainer as OnlineTrainer
 from .rules import A2C as A2C
 from .rules import LPG as LPG
 from .rules import A2CConfig as A2CConfig

@@ -7,8 +7,9 @@ setting of every component. Plain registries map names to constructors:
 
 | registry | selected by | holds |
 |---|---|---|
-| `TASKS`, `TASK_FAMILIES` | ``--env-mode`` | level sets; ``gymnax:NAME`` families |
-| `RULES` | ``--rule`` | update rules (``init_rule`` factories) |
+| `TASKS`, `TASK_FAMILIES` | ``--env-mode`` | level sets; ``gymnax:``, ``minatar:`` families |
+| `VEC_ENV_FAMILIES` | ``--env-mode`` (online) | ``atari:NAME`` (ale-py's vector env) |
+| `RULES` | ``--rule`` | update rules (``init_rule`` factories); ``mgrl``: online |
 | `META_OPTIMISERS` | ``--use-es`` | ``meta_gradient``, ``es`` |
 | `CURRICULA` | ``--score-function`` | ``random``, ``frozen``, ``plr`` (with a score) |
 | `SCORES` | ``--score-function`` | PLR scores |
@@ -17,6 +18,10 @@ Each constructor reads the flags of its own component and builds that component'
 which sits beside the component and validates itself (a wrong value is rejected once, before
 anything compiles, with the flags to fix named). Adding an environment, a rule or a score is
 one module and one line here.
+
+Two trainers share the host loop (`lpgx.train`): the population `Trainer` (LPG and friends:
+many agent lifetimes, one rule) and the `lpgx.mgrl.OnlineTrainer` (``--rule mgrl``: one
+lifetime per seed whose own hyperparameters are meta-learned online, ``--seeds`` vmapped).
 """
 
 import dataclasses
@@ -52,6 +57,7 @@ from .meta import (
     MetaGradient,
     MetaGradientConfig,
 )
+from .mgrl import AbstractVecEnv, AtariVec, GymnaxVec, OnlineConfig, OnlineTrainer
 from .rules import A2C, A2CConfig, AbstractUpdateRule, LPGConfig
 from .trainer import Trainer
 
@@ -63,7 +69,10 @@ __all__ = [
     "SCORES",
     "TASKS",
     "TASK_FAMILIES",
+    "VEC_ENV_FAMILIES",
     "TrainConfig",
+    "build",
+    "build_online_trainer",
     "build_trainer",
     "make_curriculum",
     "make_learner",
@@ -71,6 +80,7 @@ __all__ = [
     "make_rule",
     "make_score",
     "make_tasks",
+    "make_vec_env",
 ]
 
 
@@ -83,8 +93,13 @@ class TrainConfig:
     """Task distribution to meta-train on (`lpgx levels list`)."""
     seed: int = 0
     """Seed of the whole run (rule init, tasks, agents); a run is reproducible from it."""
+    seeds: int = 1
+    """Independent runs in one (--rule mgrl: vmapped, seeds seed to seed+N−1, each with its
+    own meta-parameters; metrics.jsonl holds their mean and each run's value)."""
     train_steps: int = 30000
-    """Number of meta-steps."""
+    """Number of meta-steps (--rule mgrl: windows of K updates)."""
+    env_steps: int | None = None
+    """Environment steps per run (--rule mgrl): sets --train-steps to the windows they take."""
     num_agents: int = 512
     """Agents trained in parallel (ES: antithetic pairs); the meta-gradient is their mean."""
     num_mini_batches: int = 16
@@ -147,6 +162,15 @@ class TrainConfig:
     meta_differentiation: Literal["exact", "stop_gradient", "lvc"] = "exact"
     """How the meta-gradient goes through agent updates: exact (the true derivative),
     stop_gradient (the reference's), lvc (a lower-bias Hessian); see `lpgx bias lpg`."""
+    # Online meta-gradient RL (--rule mgrl)
+    mgrl_meta_learn: bool = True
+    """Meta-learn γ, λ and the value and entropy coefficients online; without it the same
+    loop is the A2C baseline (--preset a2c-online)."""
+    mgrl_torso: Literal["auto", "nature", "minatar", "mlp"] = "auto"
+    """Agent network: nature (Atari's CNN), minatar (MinAtar's CNN), mlp (--agent-hidden), or
+    auto from the observations."""
+    mgrl_lr_decay: bool = True
+    """Decay the agent's learning rate linearly to 0 over the run (the reference)."""
     # Evolution strategies (TA-LPG)
     use_es: bool = False
     """Meta-train by evolution strategies (antithetic pairs; --lpg-learning-rate is ES's)."""
@@ -231,6 +255,21 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{_flag(name)} must be at least 1, got {value}")
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.env_steps is not None and self.env_steps < 1:
+            raise ValueError(f"--env-steps must be at least 1, got {self.env_steps}")
+        if self.rule != "mgrl" and (self.seeds != 1 or self.env_steps is not None):
+            raise ValueError(
+                "--seeds and --env-steps apply to online runs (--rule mgrl: --preset mgrl, "
+                "mgrl-lvc or a2c-online); a population run's agents are its --num-agents"
+            )
+        if self.rule == "mgrl" and self.eval_on.strip():
+            raise ValueError(
+                "--eval-on trains fresh agents with a learned update rule; an online run "
+                "(--rule mgrl) adapts its own agent's hyperparameters and has no rule to hand "
+                "to fresh agents: drop --eval-on"
+            )
 
     @staticmethod
     def from_dict(values: dict[str, Any]) -> "TrainConfig":
@@ -325,6 +364,21 @@ PLR_FLAGS = {
     "score_batch": "score_batch",
 }
 FROZEN_FLAGS = {"buffer_size": "buffer_size"}
+MGRL_FLAGS = {
+    "num_envs": "env_workers",
+    "rollout_len": "train_rollout_len",
+    "num_inner_updates": "num_agent_updates",
+    "learning_rate": "agent_policy_lr",
+    "lr_decay": "mgrl_lr_decay",
+    "max_grad_norm": "agent_max_grad_norm",
+    "meta_learning_rate": "lpg_learning_rate",
+    "meta_learn": "mgrl_meta_learn",
+    "differentiation": "meta_differentiation",
+    "outer_gamma": "gamma",
+    "outer_lambda": "gae_lambda",
+    "torso": "mgrl_torso",
+    "hidden": "agent_hidden",
+}
 
 
 # --- Environments -------------------------------------------------------------------------
@@ -332,9 +386,34 @@ FROZEN_FLAGS = {"buffer_size": "buffer_size"}
 TASKS: dict[str, Callable[[], AbstractTaskDistribution]] = {
     name: functools.partial(get_level_set, name) for name in LEVEL_SET_NAMES
 }
+# MinAtar's games by their short names (``minatar:breakout``) -> gymnax's names.
+MINATAR_GAMES = {
+    "asterix": "Asterix-MinAtar",
+    "breakout": "Breakout-MinAtar",
+    "freeway": "Freeway-MinAtar",
+    "seaquest": "Seaquest-MinAtar",
+    "space_invaders": "SpaceInvaders-MinAtar",
+}
+
+
+def _minatar(name: str) -> AbstractTaskDistribution:
+    game = name.lower().replace("-", "_")
+    if game not in MINATAR_GAMES:
+        raise ValueError(
+            f"unknown MinAtar game {name!r}; choose one of: "
+            + ", ".join(f"minatar:{g}" for g in MINATAR_GAMES)
+        )
+    return GymnaxTasks(MINATAR_GAMES[game])
+
+
 # Families of task distributions named ``PREFIX:NAME`` (e.g. ``gymnax:Breakout-MinAtar``).
 TASK_FAMILIES: dict[str, Callable[[str], AbstractTaskDistribution]] = {
     "gymnax": GymnaxTasks,
+    "minatar": _minatar,
+}
+# Vectorised environments that only online runs use (``atari:Breakout``): name, workers, seed.
+VEC_ENV_FAMILIES: dict[str, Callable[[str, int, int], AbstractVecEnv]] = {
+    "atari": lambda name, workers, seed: AtariVec(name, workers, seed=seed),
 }
 
 
@@ -347,6 +426,11 @@ def make_tasks(name: str) -> AbstractTaskDistribution:
     family, sep, rest = name.partition(":")
     if sep and family in TASK_FAMILIES:
         return TASK_FAMILIES[family](rest)
+    if sep and family in VEC_ENV_FAMILIES:
+        raise ValueError(
+            f"--env-mode {name} runs only online (--rule mgrl: --preset mgrl, mgrl-lvc or "
+            "a2c-online)"
+        )
     if name not in TASKS:
         families = ", ".join(f"{f}:NAME" for f in TASK_FAMILIES)
         raise ValueError(
@@ -360,6 +444,23 @@ def make_learner(config: TrainConfig, tasks: AbstractTaskDistribution) -> Learne
     """The agents' `Learner` for `tasks` (network chosen from the observations)."""
     agent = _settings(AgentConfig, config, AGENT_FLAGS)
     return Learner(tasks.env(), agent)
+
+
+def make_vec_env(config: TrainConfig) -> AbstractVecEnv:
+    """The vectorised environment of an online run: ``--env-workers`` copies of a gymnax /
+    MinAtar game (``minatar:breakout``, ``gymnax:CartPole-v1``), or an Atari game
+    (``atari:Breakout``, with the ``atari`` extra)."""
+    family, sep, rest = config.env_mode.partition(":")
+    if sep and family in VEC_ENV_FAMILIES:
+        return VEC_ENV_FAMILIES[family](rest, config.env_workers, config.seed)
+    tasks = make_tasks(config.env_mode)
+    if not isinstance(tasks, GymnaxTasks):
+        raise ValueError(
+            f"online runs (--rule mgrl) play one game: --env-mode minatar:NAME, gymnax:NAME or "
+            f"atari:NAME, not {config.env_mode!r}"
+        )
+    env = tasks.env()
+    return GymnaxVec(env, env.default_level(), config.env_workers, env.obs_shape)
 
 
 # --- Rules --------------------------------------------------------------------------------
@@ -386,12 +487,15 @@ def _constant_rule(rule: AbstractUpdateRule, key: PRNGKeyArray) -> AbstractUpdat
 
 
 RULES: dict[str, Callable[[TrainConfig], RuleFactory]] = {"lpg": _lpg, "a2c": _a2c}
+ONLINE_RULES = ("mgrl",)
+"""Rules trained online by `lpgx.mgrl.OnlineTrainer` rather than by a meta-optimiser."""
 
 
 def make_rule(config: TrainConfig) -> RuleFactory:
     """``key -> rule`` for ``--rule`` with its flags."""
     if config.rule not in RULES:
-        raise ValueError(f"unknown --rule {config.rule!r}; choose one of: {', '.join(RULES)}")
+        choices = ", ".join([*RULES, *ONLINE_RULES])
+        raise ValueError(f"unknown --rule {config.rule!r}; choose one of: {choices}")
     return RULES[config.rule](config)
 
 
@@ -485,9 +589,40 @@ def make_curriculum(config: TrainConfig, tasks: AbstractTaskDistribution) -> Abs
 # --- The trainer --------------------------------------------------------------------------
 
 
+def build_online_trainer(config: TrainConfig) -> OnlineTrainer:
+    """The `lpgx.mgrl.OnlineTrainer` of ``--rule mgrl``; ``--env-steps``, when given, sets the
+    number of windows."""
+    settings = _settings(OnlineConfig, config, MGRL_FLAGS)
+    env = make_vec_env(config)
+    steps = config.train_steps
+    if config.env_steps is not None:
+        steps = max(1, -(-config.env_steps // settings.env_steps_per_window))
+    return OnlineTrainer(
+        env,
+        settings,
+        train_steps=steps,
+        chunk_size=config.chunk_size,
+        seeds=config.seeds,
+        seed=config.seed,
+    )
+
+
+def build(config: TrainConfig) -> Trainer | OnlineTrainer:
+    """What `lpgx train` runs for `config`: an `OnlineTrainer` for ``--rule mgrl``, else the
+    population `Trainer`."""
+    if config.rule in ONLINE_RULES:
+        return build_online_trainer(config)
+    return build_trainer(config)
+
+
 def build_trainer(config: TrainConfig) -> Trainer:
     """Turn `config` into a `Trainer`; every component validates its own flags here, before
     anything compiles."""
+    if config.rule in ONLINE_RULES:
+        raise ValueError(
+            f"--rule {config.rule} is trained online, not by a population Trainer: use "
+            "lpgx.compose.build (or build_online_trainer), or `lpgx train`"
+        )
     tasks = make_tasks(config.env_mode)
     learner = make_learner(config, tasks)
     init_rule = make_rule(config)
@@ -521,6 +656,21 @@ _QUICK = TrainConfig(
     chunk_size=25,
     checkpoint_every=100,
     eval_agents=64,
+)
+
+# The reference's MGRL settings (64 environments × 5 steps, K = 3, Adam 7e-4 decayed to 0,
+# meta-Adam 1e-3) on MinAtar Breakout, 1 M environment steps per run.
+_MGRL = TrainConfig(
+    env_mode="minatar:breakout",
+    rule="mgrl",
+    env_steps=1_000_000,
+    env_workers=64,
+    train_rollout_len=5,
+    num_agent_updates=3,
+    agent_policy_lr=7e-4,
+    lpg_learning_rate=1e-3,
+    chunk_size=50,
+    checkpoint_every=500,
 )
 
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
@@ -576,5 +726,17 @@ PRESETS: dict[str, tuple[str, TrainConfig]] = {
             buffer_size=256,
             score_episodes=16,
         ),
+    ),
+    "mgrl": (
+        "meta-gradient RL: A2C learning its own γ, λ, loss coefficients online (MinAtar)",
+        _MGRL,
+    ),
+    "mgrl-lvc": (
+        "mgrl with the LVC inner loss (log π as π/sg(π)): a lower-bias meta-gradient",
+        replace(_MGRL, meta_differentiation="lvc"),
+    ),
+    "a2c-online": (
+        "the A2C baseline of mgrl: the same loop with the meta-update off",
+        replace(_MGRL, mgrl_meta_learn=False),
     ),
 }

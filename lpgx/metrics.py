@@ -148,6 +148,38 @@ METRICS: dict[str, MetricInfo] = {
     "curriculum/score_max": MetricInfo(
         "buffer score (max)", "score", "linear", "best score in the buffer"
     ),
+    # Online meta-gradient RL (--rule mgrl): one agent per seed learning its own hyperparameters.
+    "episode_return": MetricInfo(
+        "episode return", "raw score / game", "linear",
+        "mean raw game score (before reward clipping) of the last 64 finished games",
+    ),
+    "episodes_ended": MetricInfo(
+        "finished games", "games / window", "linear",
+        "games finished during the window (all environments)", smooth=False,
+    ),
+    "meta/gamma": MetricInfo(
+        "learned γ", "", "linear", "the agent's discount, sigmoid of its meta-logit"
+    ),
+    "meta/lambda": MetricInfo(
+        "learned λ", "", "linear", "the agent's GAE λ, sigmoid of its meta-logit"
+    ),
+    "meta/value_coeff": MetricInfo(
+        "learned value coefficient", "", "linear", "weight of the critic loss in the agent's loss"
+    ),
+    "meta/entropy_coeff": MetricInfo(
+        "learned entropy coefficient", "", "log", "weight of the entropy bonus in the agent's loss"
+    ),
+    "meta_nan_skips": MetricInfo(
+        "skipped meta-updates", "total", "linear",
+        "meta-updates skipped so far because the meta-gradient was not finite",
+    ),
+    "agent/grad_norm": MetricInfo(
+        "agent gradient norm", "before clipping", "log",
+        "global norm of the agent's gradient before --agent-max-grad-norm clips it",
+    ),
+    "agent/learning_rate": MetricInfo(
+        "agent learning rate", "", "linear", "the agent's Adam learning rate (decays linearly to 0)"
+    ),
 }  # fmt: skip
 
 # Bookkeeping columns of every record (not metrics).

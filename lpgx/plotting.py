@@ -27,6 +27,9 @@ __all__ = [
 # The curves a user looks at first, in this order; others follow alphabetically. Names,
 # units and scales: `lpgx.metrics`.
 _MAIN = (
+    "episode_return",
+    "meta/gamma",
+    "meta/lambda",
     "eval_rollout_reward",
     "fitness_mean",
     "outer_pg_loss",
@@ -158,11 +161,19 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     evaluation = load_evaluation(run_dir)
     # Periodic held-out returns (--eval-on) come first; their s.e. is drawn as a band.
     periodic = sorted(k for k in cols if is_periodic_eval(k) and not k.endswith("_se"))
+    # An online run of several seeds also writes each run's value as ``seed{i}/name``: drawn
+    # thin in the panel of ``name`` (their mean).
+    per_seed = [k for k in cols if k.startswith("seed") and "/" in k]
     names = (
         periodic
         + [k for k in _MAIN if k in cols]
         + sorted(
-            k for k in cols if k not in RECORD_FIELDS and k not in _MAIN and not is_periodic_eval(k)
+            k
+            for k in cols
+            if k not in RECORD_FIELDS
+            and k not in _MAIN
+            and not is_periodic_eval(k)
+            and k not in per_seed
         )
     )
     ncols = 4
@@ -174,6 +185,9 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     for i, name in enumerate(names):
         ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
         info, y = describe(name), cols[name]
+        for j, key in enumerate(k for k in per_seed if k.split("/", 1)[1] == name):
+            seed_label = "each seed" if j == 0 else None
+            ax.plot(step, cols[key], color="0.6", linewidth=0.6, alpha=0.6, label=seed_label)
         if is_periodic_eval(name):  # measured every --eval-every meta-steps: points, s.e. band
             at = np.isfinite(y)
             ax.plot(step[at], y[at], "o-", color="C2", linewidth=1.6, markersize=4,

@@ -20,21 +20,24 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import equinox as eqx
 import jax
 import numpy as np
+from jax.sharding import Mesh
 from jaxtyping import Array
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .compose import TrainConfig, build_trainer, make_learner, make_tasks
+from .compose import TrainConfig, build, make_learner, make_tasks
 from .evaluate import EvalResult, fraction_of_optimal, held_out_key, held_out_optimum
 from .meta_testing import PeriodicEvaluation
+from .mgrl import OnlineTrainState
 from .sharding import peak_memory_bytes
 from .trainer import Trainer, TrainState
 
 __all__ = [
+    "ChunkedTrainer",
     "TrainCallbacks",
     "TrainResult",
     "load_config",
@@ -43,10 +46,13 @@ __all__ = [
     "train",
 ]
 
+S = TypeVar("S")
+
 # Fields that may differ between a run and its resumption (they do not change the state).
 RESUMABLE_CHANGES = frozenset(
     {
         "train_steps",
+        "env_steps",
         "checkpoint_every",
         "chunk_size",
         "eval_agents",
@@ -58,6 +64,20 @@ RESUMABLE_CHANGES = frozenset(
         "devices",
     }
 )
+
+
+class ChunkedTrainer(Protocol[S]):
+    """What the host loop asks of a trainer (the population `Trainer` and the online
+    `lpgx.mgrl.OnlineTrainer`): a state, a compiled chunk of steps, their sizes and placement."""
+
+    @property
+    def train_steps(self) -> int: ...
+    @property
+    def env_steps_per_meta_step(self) -> int: ...
+    def init(self) -> S: ...
+    def run_chunk(self, state: S) -> tuple[S, dict[str, Array]]: ...
+    def mesh(self, num_devices: int | None = None) -> Mesh: ...
+    def shard(self, state: S, mesh: Mesh) -> S: ...
 
 
 @runtime_checkable
@@ -80,7 +100,7 @@ class TrainResult:
     final_step: int
     interrupted: bool
     evaluation: dict[str, Any] | None
-    state: TrainState
+    state: TrainState | OnlineTrainState
     peak_memory_bytes: int | None = None
     """The largest peak memory in use on any of the run's devices after training (before the
     held-out evaluation), where the backend reports it (GPU/TPU; ``None`` on CPU)."""
@@ -93,7 +113,8 @@ def _config_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, run_dir: Path) -> None:
-    current = _config_dict(config)
+    # Compared as JSON stores them (tuples become lists), as config.json was written.
+    current = json.loads(json.dumps(_config_dict(config)))
     diff = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
     if diff:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
@@ -226,13 +247,28 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
 def _records(
     metrics: dict[str, Array], first_step: int, env_steps_per_step: int, wall: float
 ) -> list[dict[str, int | float]]:
+    """One record per valid step. A metric with a seed axis (``[chunk, seeds]``, online runs
+    of several seeds) is written as its mean over the seeds under its own name and as each
+    run's value under ``seed{i}/name``."""
     host = {k: np.asarray(v) for k, v in metrics.items()}
     valid = host.pop("valid") > 0
     out = []
     for i in np.flatnonzero(valid):
         step = first_step + int(i) + 1
-        rec = {"step": step, "env_steps": step * env_steps_per_step, "wall_s": wall}
-        rec.update({k: float(v[i]) for k, v in host.items()})
+        rec: dict[str, int | float] = {
+            "step": step,
+            "env_steps": step * env_steps_per_step,
+            "wall_s": wall,
+        }
+        for k, v in host.items():
+            if v.ndim == 1:
+                rec[k] = float(v[i])
+                continue
+            row = v[i].astype(np.float64)
+            finite = row[np.isfinite(row)]
+            rec[k] = float(finite.mean()) if finite.size else float("nan")
+            if row.size > 1:
+                rec.update({f"seed{j}/{k}": float(x) for j, x in enumerate(row)})
         out.append(rec)
     return out
 
@@ -325,26 +361,32 @@ def train(
     next chunk boundary with a checkpoint, and `train` returns with ``interrupted=True`` and
     the signal in ``stop_signal``. Checkpoints fall at the first chunk boundary at or after each
     multiple of ``checkpoint_every`` (also after a resume), at the end and on a stop.
+
+    An online run (``--rule mgrl``, `lpgx.mgrl.OnlineTrainer`) goes through the same loop; it
+    has no held-out evaluation (its learning curves are the result).
     """
-    trainer = build_trainer(config)
-    periodic = periodic_evaluation(config)
-    mesh = trainer.mesh(config.devices)
+    trainer = build(config)
+    loop = cast(ChunkedTrainer[Any], trainer)  # either trainer: the loop asks only this
+    periodic = periodic_evaluation(config)  # TrainConfig refuses --eval-on for online runs
+    mesh = loop.mesh(config.devices)
     prepare_run_dir(run_dir, config, resume)
     metrics_path = run_dir / "metrics.jsonl"
     resume_step = latest_checkpoint(run_dir) if resume else None
     kept = _metrics_upto(metrics_path, resume_step) if resume_step is not None else []
-    state = trainer.init()
+    state = loop.init()
     start_wall = 0.0
     if resume_step is not None:
         state, meta = load_checkpoint(run_dir, resume_step, state)
         start_wall = float(meta.get("wall_s", 0.0))
         _rewrite_metrics(metrics_path, kept)
-    state = trainer.shard(state, mesh)
+    state = loop.shard(state, mesh)
 
     cb: Any = callbacks
     start_step = int(state.step)
-    interval = config.train_steps + 1
+    total_steps = loop.train_steps
+    interval = total_steps + 1
     if periodic is not None:
+        assert isinstance(trainer, Trainer)
         interval = eval_interval(config, periodic, trainer)
         if cb is not None and hasattr(cb, "on_phase"):
             cb.on_phase(
@@ -352,9 +394,9 @@ def train(
                 f"({periodic.num_agents} fresh agents each)"
             )
     if cb is not None:
-        cb.on_start(start_step, config.train_steps)
+        cb.on_start(start_step, total_steps)
 
-    def checkpoint(s: TrainState, wall: float) -> None:
+    def checkpoint(s: TrainState | OnlineTrainState, wall: float) -> None:
         step = int(s.step)
         path = save_checkpoint(run_dir, step, s, {"config": _config_dict(config), "wall_s": wall})
         if cb is not None:
@@ -366,9 +408,9 @@ def train(
     with stop.installed():
         t0 = time.perf_counter()
         if debug:
-            compiled = functools.partial(_run_uncompiled, trainer)
+            compiled = functools.partial(_run_uncompiled, loop)
         else:
-            compiled = eqx.filter_jit(trainer.run_chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+            compiled = eqx.filter_jit(loop.run_chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
         if cb is not None:
             cb.on_compiled(time.perf_counter() - t0)
             if debug and hasattr(cb, "on_phase"):
@@ -376,15 +418,16 @@ def train(
 
         t_start = time.perf_counter() - start_wall
         try:
-            while int(state.step) < config.train_steps and stop.signal is None:
+            while int(state.step) < total_steps and stop.signal is None:
                 first = int(state.step)
                 new_state, metrics = compiled(state)
                 jax.block_until_ready(new_state)
                 wall = time.perf_counter() - t_start
-                records = _records(metrics, first, trainer.env_steps_per_meta_step, wall)
+                records = _records(metrics, first, loop.env_steps_per_meta_step, wall)
                 if (
                     periodic is not None
                     and records
+                    and isinstance(new_state, TrainState)
                     and int(new_state.step) // interval > first // interval
                 ):
                     if cb is not None and hasattr(cb, "on_phase"):
@@ -403,7 +446,7 @@ def train(
                 step = int(state.step)
                 if cb is not None:
                     cb.on_chunk(step, records)
-                if step // every > last_ckpt // every or step >= config.train_steps:
+                if step // every > last_ckpt // every or step >= total_steps:
                     checkpoint(state, wall)
                     last_ckpt = step
         except KeyboardInterrupt:  # a second signal, or Ctrl-C outside the handlers
@@ -415,7 +458,8 @@ def train(
 
     peak = peak_memory_bytes(mesh.devices.size)
     evaluation = None
-    if evaluate and not interrupted:
+    if evaluate and not interrupted and isinstance(trainer, Trainer):
+        assert isinstance(state, TrainState)
         evaluation = evaluate_run(trainer, config, state, getattr(cb, "on_phase", None))
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
         if cb is not None:
@@ -453,8 +497,9 @@ def eval_interval(config: TrainConfig, periodic: PeriodicEvaluation, trainer: Tr
     return max(1, -(-steps // config.chunk_size)) * config.chunk_size
 
 
-def _run_uncompiled(trainer: Trainer, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
-    """`Trainer.run_chunk` run op by op (``--debug``), raising at the first NaN."""
+def _run_uncompiled(trainer: Any, state: Any) -> tuple[Any, dict[str, Array]]:
+    """`Trainer.run_chunk` (or `OnlineTrainer.run_chunk`) run op by op (``--debug``), raising
+    at the first NaN."""
     with jax.disable_jit(), jax.debug_nans(True):
         return trainer.run_chunk(state)
 

@@ -24,6 +24,7 @@ from lpgx.compose import (
     FROZEN_FLAGS,
     LPG_FLAGS,
     META_GRADIENT_FLAGS,
+    MGRL_FLAGS,
     PLR_FLAGS,
     PRESETS,
     TrainConfig,
@@ -33,7 +34,16 @@ __all__ = ["GROUPS", "PRESET_TIMES", "flag_groups", "print_train_help"]
 
 # Fields read by no single component, placed by hand (group title -> fields).
 _EXTRA: dict[str, tuple[str, ...]] = {
-    "tasks": ("env_mode", "seed", "train_steps", "num_agents", "num_mini_batches", "stagger"),
+    "tasks": (
+        "env_mode",
+        "seed",
+        "seeds",
+        "train_steps",
+        "env_steps",
+        "num_agents",
+        "num_mini_batches",
+        "stagger",
+    ),
     "rule": ("rule",),
     "es": ("use_es",),
     "curriculum": ("score_function", "score_episodes"),
@@ -59,6 +69,7 @@ GROUPS: tuple[tuple[str, str, tuple[dict[str, str], ...]], ...] = (
     ("es", "Evolution strategies: TA-LPG's meta-optimiser (--use-es)", (ES_FLAGS,)),
     ("curriculum", "Curriculum: which levels agents train on", (PLR_FLAGS, FROZEN_FLAGS)),
     ("a2c", "A2C: --rule a2c, and GROOVE's antagonist", (A2C_FLAGS,)),
+    ("mgrl", "MGRL: online meta-learned γ, λ and coefficients (--rule mgrl)", (MGRL_FLAGS,)),
     ("run", "The run: chunks, checkpoints, evaluation, logging", ()),
 )
 
@@ -73,6 +84,9 @@ PRESET_TIMES: dict[str, str] = {
     "lpg": "GPU job; not timed yet (hours on a CPU)",
     "groove": "GPU job; not timed yet (hours on a CPU)",
     "ta-lpg": "GPU job; not timed yet (days on a CPU)",
+    "mgrl": "1 M steps not timed; 3 seeds × 120 k: 6.6 min on 2 CPU cores (load ≈ 13)",
+    "mgrl-lvc": "1 M steps not timed; 3 seeds × 120 k: 7.5 min on 2 CPU cores (load ≈ 15)",
+    "a2c-online": "1 M steps not timed; 3 seeds × 120 k: 2.0 min on 2 CPU cores (load ≈ 13)",
 }
 
 

@@ -28,6 +28,11 @@ from lpgx.metrics import is_periodic_eval
 # Metrics of the live table, in this order, where the run reports them (names, units:
 # `lpgx.metrics`).
 _SHOWN = (
+    "episode_return",
+    "meta/gamma",
+    "meta/lambda",
+    "meta/value_coeff",
+    "meta/entropy_coeff",
     "eval_rollout_reward",
     "fitness_mean",
     "outer_pg_loss",

@@ -7,10 +7,11 @@ import time
 import pytest
 
 from lpgx import compose
-from lpgx.compose import TrainConfig, build_trainer
+from lpgx.compose import TrainConfig
 from lpgx.curriculum import PLR, Frozen
 from lpgx.lifetime import AgentConfig
 from lpgx.meta import ESConfig, MetaGradientConfig
+from lpgx.mgrl import OnlineConfig, OnlineTrainer
 from lpgx.rules import A2CConfig, LPGConfig
 from lpgx_cli.main import main as cli
 
@@ -35,6 +36,7 @@ FLAG_NAMES = {f.name for f in dataclasses.fields(TrainConfig)}
             compose.PLR_FLAGS,
         ),
         ("frozen", {f.name for f in dataclasses.fields(Frozen)} - {"levels"}, compose.FROZEN_FLAGS),
+        ("mgrl", {f.name for f in dataclasses.fields(OnlineConfig)}, compose.MGRL_FLAGS),
     ],
 )
 def test_every_setting_of_every_component_has_a_flag(
@@ -63,6 +65,11 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         (["--rule", "a2c"], ["no meta-parameters", "--rule lpg"]),
         (["--env-mode", "nowhere"], ["unknown --env-mode", "all_shortlife"]),
         (["--score-function", "pvl", "--use-es"], ["value critics", "alg_regret"]),
+        (["--seeds", "3"], ["--seeds and --env-steps apply to online runs", "--preset mgrl"]),
+        (["--preset", "mgrl", "--env-mode", "minatar:pong"], ["unknown MinAtar game", "breakout"]),
+        (["--preset", "mgrl", "--env-mode", "tabular"], ["online runs", "minatar:NAME"]),
+        (["--env-mode", "atari:Qbert"], ["runs only online", "--preset mgrl"]),
+        (["--preset", "mgrl", "--agent-policy-lr", "0"], ["learning_rate", "--agent-policy-lr"]),
     ],
 )
 def test_a_wrong_value_is_rejected_before_compiling(
@@ -80,5 +87,10 @@ def test_a_wrong_value_is_rejected_before_compiling(
 
 def test_presets_build() -> None:
     for _, config in compose.PRESETS.values():
-        trainer = build_trainer(config)
-        assert trainer.num_agents == config.num_agents
+        trainer = compose.build(config)
+        if isinstance(trainer, OnlineTrainer):
+            # 1 M environment steps in windows of 3 updates on 64 environments × 5 steps.
+            assert trainer.train_steps == -(-1_000_000 // 960)
+            assert trainer.config.meta_learn == (config.mgrl_meta_learn)
+        else:
+            assert trainer.num_agents == config.num_agents

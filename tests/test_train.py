@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lpgx.checkpoint import checkpoint_paths, latest_checkpoint
-from lpgx.compose import PRESETS, TrainConfig, build_trainer
+from lpgx.compose import PRESETS, TrainConfig, build, build_trainer
 from lpgx.train import train
 from lpgx_cli.main import main as cli
 
@@ -129,7 +129,7 @@ def test_cli_train_runs_and_reports_errors(
 
 def test_presets_are_valid() -> None:
     for _, config in PRESETS.values():
-        build_trainer(config)
+        build(config)  # a population Trainer, or an OnlineTrainer for --rule mgrl
     assert PRESETS["lpg"][1].num_agents == 512 and PRESETS["lpg"][1].num_mini_batches == 16
     assert PRESETS["lpg"][1].train_steps == 5000 and PRESETS["lpg"][1].env_mode == "all_shortlife"
 
