@@ -126,7 +126,7 @@ def initialize(
     if num_processes == 1:
         return False
     if process_id != 0:
-        _wait_for_coordinator(coordinator, timeout_s)
+        _wait_for_coordinator(coordinator, float(timeout_s))
     jax.distributed.initialize(
         coordinator, num_processes, process_id, initialization_timeout=timeout_s
     )

@@ -6,9 +6,9 @@ a user can make at start are named.
 The processes are launched once for the module (they dominate its time): two processes with 2
 host devices each run, in one `jax.distributed` session, a tiny meta-gradient run, a tiny ES
 run and a run whose processes disagree on ``--num-agents``; then one process with 4 host
-devices runs both references uninterrupted and resumes the meta-gradient run from its
-checkpoint (on 2 of its devices). A process pointed at a coordinator that does not listen runs
-beside the pair.
+devices runs the meta-gradient run uninterrupted and resumes the pair's from its checkpoint;
+the ES run is compared with the golden metrics of one process (`tests/test_golden.py`). A
+process pointed at a coordinator that does not listen runs beside the pair.
 """
 
 import json
@@ -27,18 +27,17 @@ import pytest
 
 from ._host_devices import PREAMBLE, run_on_host_devices
 
-MG = (
-    "--env-mode all_shortlife --seed 6 --num-agents 4 --num-mini-batches 1 --env-workers 2 "
-    "--train-rollout-len 4 --num-agent-updates 2 --lpg-gru-width 8 --lpg-target-width 4 "
-    "--chunk-size 2 --checkpoint-every 2 --eval-agents 2 --eval-episodes 2"
-).split()
-# The ES run of tests/test_golden.py: 4 antithetic pairs, 8 candidates in 2 mini-batches.
-ES = (
-    "--env-mode small --seed 1 --train-steps 2 --chunk-size 2 --use-es --lifetime-conditioning "
-    "--no-stagger --es-num-eval-episodes 2 --num-agents 4 --num-mini-batches 2 --env-workers 2 "
-    "--train-rollout-len 4 --num-agent-updates 2 --lpg-gru-width 8 --lpg-target-width 4 "
-    "--checkpoint-every 100 --no-evaluate"
-).split()
+MG = [
+    "--env-mode", "all_shortlife", "--seed", "6", "--num-agents", "4", "--num-mini-batches", "1",
+    "--env-workers", "2", "--train-rollout-len", "4", "--num-agent-updates", "1",
+    "--lpg-gru-width", "8", "--lpg-target-width", "4", "--chunk-size", "2",
+    "--checkpoint-every", "2", "--no-evaluate",
+]  # fmt: skip
+# The ES run of tests/test_golden.py (4 antithetic pairs, 8 candidates in 2 mini-batches), as
+# one process on one device gave it (test_golden.py checks that it still does, and
+# test_sharding.py that 8 devices give what 1 does).
+GOLDEN_ES = json.loads((Path(__file__).parent / "data" / "golden_metrics.json").read_text())["es"]
+ES = [*GOLDEN_ES["flags"], "--no-evaluate"]
 DEAD_TIMEOUT_S = 3
 # Each process of the pair records every file it opens for writing (or creates, or renames)
 # under the test's directory, to show that process 1 writes nothing.
@@ -50,8 +49,10 @@ PAIR = textwrap.dedent(
     writes = []
     def spy(real, is_write):
         def call(path, *args, **kwargs):
-            if is_write(args, kwargs) and os.path.abspath(os.fsdecode(path)).startswith(root):
-                writes.append(os.fsdecode(path))
+            named = isinstance(path, (str, bytes, os.PathLike))  # not a file descriptor
+            name = os.path.abspath(os.fsdecode(path)) if named else ""
+            if name.startswith(root) and is_write(args, kwargs):
+                writes.append(name)
             return real(path, *args, **kwargs)
         return call
     text_mode = lambda a, k: any(c in (a[0] if a else k.get("mode", "r")) for c in "wax+")
@@ -62,7 +63,8 @@ PAIR = textwrap.dedent(
     os.open = spy(os.open, flags_mode)
     os.replace = spy(os.replace, lambda a, k: True)
     os.mkdir = spy(os.mkdir, lambda a, k: True)
-    dist = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(pid)]
+    dist = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(pid),
+            "--coordinator-timeout", "60"]
     mg, es = json.loads(sys.argv[4]), json.loads(sys.argv[5])
     codes = [
         cli(["train", *mg, "--train-steps", "2", "--out", f"{root}/mg", *dist]),
@@ -72,19 +74,24 @@ PAIR = textwrap.dedent(
     print("RESULT " + json.dumps({"codes": codes, "writes": writes}))
     """
 )
+# The resumed run compiles the program the uninterrupted one did: JAX's persistent cache (a
+# directory of the test's) gives it back instead of compiling it twice.
 REFERENCE = textwrap.dedent(
     """
-    import json, sys
+    import json, sys, time
+    jax.config.update("jax_compilation_cache_dir", sys.argv[1] + "/jax-cache")
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     from lpgx_cli.main import main as cli
-    root = sys.argv[1]
-    mg, es = json.loads(sys.argv[2]), json.loads(sys.argv[3])
-    codes = [
-        cli(["train", *mg, "--train-steps", "4", "--no-evaluate", "--out", f"{root}/ref_mg"]),
-        cli(["train", *es, "--out", f"{root}/ref_es"]),
-        cli(["train", "--out", f"{root}/mg", "--resume", "--train-steps", "4", "--devices", "2",
-             "--no-evaluate"]),
-    ]
-    print("RESULT " + json.dumps({"codes": codes}))
+    root, mg = sys.argv[1], json.loads(sys.argv[2])
+    codes, seconds = [], []
+    for args in (
+        ["train", *mg, "--train-steps", "4", "--out", f"{root}/ref_mg"],
+        ["train", "--out", f"{root}/mg", "--resume", "--train-steps", "4", "--no-evaluate"],
+    ):
+        start = time.perf_counter()
+        codes.append(cli(args))
+        seconds.append(time.perf_counter() - start)
+    print("RESULT " + json.dumps({"codes": codes, "seconds": seconds}))
     """
 )
 
@@ -123,8 +130,17 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     flags = [json.dumps(MG), json.dumps(ES)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-W", "error", "-c", PREAMBLE + PAIR, str(root), str(i), str(port)]
-            + flags,
+            [
+                sys.executable,
+                "-W",
+                "error",
+                "-c",
+                PREAMBLE + PAIR,
+                str(root),
+                str(i),
+                str(port),
+                *flags,
+            ],
             env=_env(2),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -148,7 +164,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             p.kill()
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, out + err
-    reference = _result(run_on_host_devices(REFERENCE, 4, timeout=600, args=[str(root), *flags]))
+    reference = _result(
+        run_on_host_devices(REFERENCE, 4, timeout=600, args=[str(root), json.dumps(MG)])
+    )
     yield Runs(
         root,
         [_result(out) for out, _ in outs],
@@ -177,19 +195,15 @@ def _assert_close(got: list[dict[str, float]], want: list[dict[str, float]], rto
 
 @pytest.mark.slow
 def test_two_processes_match_one_process_on_as_many_devices(runs: Runs) -> None:
-    assert [r["codes"] for r in runs.pair][0][:2] == [0, 0]
-    assert runs.reference["codes"] == [0, 0, 0]
+    assert [r["codes"][:2] for r in runs.pair] == [[0, 0], [0, 0]]  # type: ignore[index]
+    assert runs.reference["codes"] == [0, 0]
     # rtol as in tests/test_sharding.py: the meta-gradient's mean over agents is reduced in
     # another order across processes (gloo) than within one.
     mg = _metrics(runs.root / "mg" / "metrics.jsonl")
     ref = _metrics(runs.root / "ref_mg" / "metrics.jsonl")
     # The resumed run rewrote metrics.jsonl to the uninterrupted run's 4 steps.
     _assert_close(mg, ref, rtol=2e-5)
-    _assert_close(
-        _metrics(runs.root / "es" / "metrics.jsonl"),
-        _metrics(runs.root / "ref_es" / "metrics.jsonl"),
-        rtol=1e-4,
-    )
+    _assert_close(_metrics(runs.root / "es" / "metrics.jsonl"), GOLDEN_ES["metrics"], rtol=1e-4)
 
 
 @pytest.mark.slow
@@ -198,15 +212,13 @@ def test_only_process_zero_writes(runs: Runs) -> None:
     assert one == [], one
     written = {Path(str(p)).name for p in zero}  # type: ignore[union-attr]
     assert {"config.json", "metrics.jsonl"} <= written
-    assert any(name.endswith(".eqx") for name in written)
-    # The meta-gradient run was evaluated on both processes; process 0 wrote the result.
-    assert (runs.root / "mg" / "eval.json").exists()
+    assert any(".eqx" in name for name in written)  # a checkpoint (through a temporary name)
 
 
 @pytest.mark.slow
 def test_checkpoint_of_two_processes_resumes_on_one(runs: Runs) -> None:
-    # The pair's run stopped at its checkpoint of step 2 (train_steps 2); one process with 2
-    # devices took it to step 4: the checkpoint holds the whole population.
+    # The pair's run stopped at its checkpoint of step 2 (train_steps 2); one process took it
+    # to step 4: the checkpoint holds the whole population.
     saved = json.loads((runs.root / "mg" / "ckpt" / "step_00000004.json").read_text())
     assert saved["step"] == 4
     final = _metrics(runs.root / "mg" / "metrics.jsonl")[-1]
