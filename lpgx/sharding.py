@@ -29,18 +29,43 @@ AXIS = "agents"
 """The name of the mesh axis the agents are split along."""
 
 
-def agent_mesh(num_devices: int | None = None) -> Mesh:
-    """A 1-D mesh named ``"agents"`` over the first `num_devices` devices (default: all)."""
+def _devices_text() -> str:
     devices = jax.devices()
+    text = f"{len(devices)} {devices[0].platform} device(s)"
+    if jax.process_count() > 1:
+        text += f" ({jax.process_count()} processes × {jax.local_device_count()})"
+    return text
+
+
+def agent_mesh(num_devices: int | None = None) -> Mesh:
+    """A 1-D mesh named ``"agents"`` over `num_devices` devices (default: all).
+
+    Over several processes (`lpgx.distributed`) the mesh spans every process's devices, each
+    process's as one contiguous block (so each holds one contiguous share of the agents), and
+    `num_devices` counts them all: it must be a multiple of the number of processes, and the
+    first ``num_devices / processes`` devices of each process are used.
+    """
+    devices = jax.devices()
+    processes = jax.process_count()
     n = len(devices) if num_devices is None else num_devices
-    if not 1 <= n <= len(devices):
+    if not 1 <= n <= len(devices) or n % processes:
+        per = f" a multiple of {processes} (the processes)" if processes > 1 else ""
         raise ValueError(
-            f"--devices {n} is not available: this process sees {len(devices)} "
-            f"{devices[0].platform} device(s); pass a number from 1 to {len(devices)}, or "
-            "leave --devices out to use all. (For several CPU devices, set "
-            "XLA_FLAGS=--xla_force_host_platform_device_count=N before starting.)"
+            f"--devices {n} is not available: this run sees {_devices_text()}; pass a "
+            f"number from 1 to {len(devices)}{per}, or leave --devices out to use all. (For "
+            "several CPU devices, set XLA_FLAGS=--xla_force_host_platform_device_count=N "
+            "before starting.)"
         )
-    return Mesh(np.asarray(devices[:n]), (AXIS,))
+    if processes == 1:
+        return Mesh(np.asarray(devices[:n]), (AXIS,))
+    ordered = sorted(devices, key=lambda d: (d.process_index, d.id))
+    per_process = n // processes
+    chosen = [
+        d
+        for p in range(processes)
+        for d in [x for x in ordered if x.process_index == p][:per_process]
+    ]
+    return Mesh(np.asarray(chosen), (AXIS,))
 
 
 def check_divisible(
@@ -60,21 +85,34 @@ def check_divisible(
     pop = num_agents if population is None else population
     per_batch = pop // max(num_mini_batches, 1)
     what = "agents" if population is None else "candidates"
+    where = f"{n} devices"
+    if jax.process_count() > 1:
+        where += f" ({jax.process_count()} processes)"
     if num_agents % n:
         raise ValueError(
-            f"{num_agents} agents cannot be split over {n} devices: make --num-agents a "
+            f"{num_agents} agents cannot be split over {where}: make --num-agents a "
             f"multiple of {n}, or pass --devices with a divisor of {num_agents}."
         )
     if pop % n or per_batch % n:
         raise ValueError(
             f"{pop} {what} in {num_mini_batches} mini-batch(es) of {per_batch} cannot be "
-            f"split over {n} devices: make --num-agents / --num-mini-batches a multiple of "
+            f"split over {where}: make --num-agents / --num-mini-batches a multiple of "
             f"{n}, or pass --devices with a divisor of {per_batch}."
         )
 
 
+def _put(x: jax.Array | np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """`x` placed with `sharding`; over several processes, a whole (host or single-device)
+    value that every process holds is cut to each process's shards."""
+    if sharding.is_fully_addressable or (isinstance(x, jax.Array) and not x.is_fully_addressable):
+        return jax.device_put(x, sharding)
+    whole = np.asarray(x)
+    return jax.make_array_from_callback(whole.shape, sharding, lambda index: whole[index])
+
+
 def shard_agents(agents: PyTree, mesh: Mesh) -> PyTree:
     """Place every array leaf of `agents` split along its first (agent) axis over `mesh`.
+    Over several processes, every process passes the whole population and keeps its share.
 
     Raises `ValueError` if a leaf is a scalar or its first axis does not divide by the number
     of devices (check with `check_divisible` first for a message about the config).
@@ -91,7 +129,7 @@ def shard_agents(agents: PyTree, mesh: Mesh) -> PyTree:
                 f"{n} devices; every leaf of the population must have the agent axis first "
                 f"and a multiple of {n} agents."
             )
-        return jax.device_put(x, split)
+        return _put(x, split)
 
     return jax.tree.map(place, agents)
 
@@ -101,7 +139,7 @@ def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
     everywhere = NamedSharding(mesh, PartitionSpec())
 
     def place(x: object) -> object:
-        return jax.device_put(x, everywhere) if isinstance(x, jax.Array) else x
+        return _put(x, everywhere) if isinstance(x, jax.Array) else x
 
     return jax.tree.map(place, tree)
 
@@ -112,6 +150,8 @@ def peak_memory_bytes(num_devices: int | None = None) -> int | None:
     (CPU)."""
     peaks = []
     for device in jax.devices()[:num_devices]:
+        if device.process_index != jax.process_index():
+            continue  # another process's device: its memory is not visible here
         stats = device.memory_stats()
         peak = stats.get("peak_bytes_in_use", stats.get("bytes_in_use")) if stats else None
         if peak is not None:

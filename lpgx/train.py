@@ -8,12 +8,20 @@ the loop to stop at the next chunk boundary: the chunk running finishes, its met
 checkpoint are written, and `train` returns with the signal in `TrainResult.stop_signal` (the
 CLI exits with ``128 + signal``: 130 for SIGINT, 143 for SIGTERM). A second signal stops at once,
 checkpointing the last completed chunk.
+
+Over several processes (`lpgx.distributed`), every process runs `train` with the same config
+(checked at start) and the same run directory on a shared file system. Process 0 alone writes
+it; each process builds and keeps only its share of the agents; a checkpoint holds the whole
+population, gathered, so it resumes on any number of processes. A signal stops every process
+at the same chunk boundary; a second one ends the signalled process at once, without a
+checkpoint (one needs every process).
 """
 
 import contextlib
 import dataclasses
 import functools
 import json
+import os
 import signal
 import threading
 import time
@@ -25,11 +33,21 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 import equinox as eqx
 import jax
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .compose import TrainConfig, build, make_learner, make_tasks
+from .distributed import (
+    agree,
+    any_process_signal,
+    broadcast_from_writer,
+    check_same_config,
+    gather_to_host,
+    is_multiprocess,
+    is_writer,
+    localize,
+)
 from .evaluate import EvalResult, fraction_of_optimal, held_out_key, held_out_optimum
 from .meta_testing import PeriodicEvaluation
 from .mgrl import OnlineTrainState
@@ -312,12 +330,19 @@ class _StopRequest:
     loop runs (a second signal raises `KeyboardInterrupt` to stop at once). Handlers are
     installed only in the main thread, and the previous ones are restored on exit."""
 
-    def __init__(self, on_request: Callable[[int], None] | None = None):
+    def __init__(self, on_request: Callable[[int], None] | None = None, second_kills: bool = False):
         self.signal: int | None = None
         self.on_request = on_request
+        self.second_kills = second_kills
 
     def _handle(self, signum: int, frame: object) -> None:
         del frame
+        if self.signal is not None and self.second_kills:
+            # Over several processes a checkpoint needs all of them: the second signal ends
+            # this process at once, as if unhandled (resume from the latest checkpoint).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = signum
@@ -365,21 +390,66 @@ def train(
     An online run (``--rule mgrl``, `lpgx.mgrl.OnlineTrainer`) goes through the same loop; it
     has no held-out evaluation (its learning curves are the result).
     """
+    multi = is_multiprocess()
+    if multi and debug:
+        raise ValueError(
+            "--debug runs the meta-steps op by op on one process; run it without "
+            "--coordinator / --num-processes (and outside a multi-task SLURM or MPI job)"
+        )
+    check_same_config(config)
     trainer = build(config)
     loop = cast(ChunkedTrainer[Any], trainer)  # either trainer: the loop asks only this
+    if multi and not isinstance(trainer, Trainer):
+        raise ValueError(
+            "an online run (--rule mgrl) runs on one process; its --seeds share its devices. "
+            "Run it without --coordinator / --num-processes"
+        )
     periodic = periodic_evaluation(config)  # TrainConfig refuses --eval-on for online runs
     mesh = loop.mesh(config.devices)
-    prepare_run_dir(run_dir, config, resume)
+    writer = is_writer()
     metrics_path = run_dir / "metrics.jsonl"
-    resume_step = latest_checkpoint(run_dir) if resume else None
-    kept = _metrics_upto(metrics_path, resume_step) if resume_step is not None else []
-    state = loop.init()
+    resume_step: int | None = None
+    kept: list[str] = []
+    # Process 0 alone checks and writes the run directory; an error there stops every process.
+    problem: ValueError | FileNotFoundError | None = None
+    if writer:
+        try:
+            prepare_run_dir(run_dir, config, resume)
+            resume_step = latest_checkpoint(run_dir) if resume else None
+            kept = _metrics_upto(metrics_path, resume_step) if resume_step is not None else []
+        except (ValueError, FileNotFoundError) as e:
+            problem = e
+    agree(problem)
+    resume_step = broadcast_from_writer(resume_step)
     start_wall = 0.0
-    if resume_step is not None:
-        state, meta = load_checkpoint(run_dir, resume_step, state)
+    state: Any
+    if not multi:
+        state = loop.init()
+        if resume_step is not None:
+            state, meta = load_checkpoint(run_dir, resume_step, state)
+            start_wall = float(meta.get("wall_s", 0.0))
+            _rewrite_metrics(metrics_path, kept)
+        state = loop.shard(state, mesh)
+    elif resume_step is None:
+        assert isinstance(trainer, Trainer)
+        state = trainer.init(mesh)
+    else:
+        assert isinstance(trainer, Trainer)
+        # Every process reads the whole checkpoint (a shared file system) and keeps its share.
+        loaded: TrainState | None = None
+        meta = {}
+        try:
+            loaded, meta = load_checkpoint(
+                run_dir, resume_step, eqx.filter_eval_shape(trainer.init)
+            )
+        except ValueError as e:
+            problem = e
+        agree(problem)
+        assert loaded is not None
         start_wall = float(meta.get("wall_s", 0.0))
-        _rewrite_metrics(metrics_path, kept)
-    state = loop.shard(state, mesh)
+        if writer:
+            _rewrite_metrics(metrics_path, kept)
+        state = trainer.shard(loaded, mesh)
 
     cb: Any = callbacks
     start_step = int(state.step)
@@ -398,11 +468,25 @@ def train(
 
     def checkpoint(s: TrainState | OnlineTrainState, wall: float) -> None:
         step = int(s.step)
-        path = save_checkpoint(run_dir, step, s, {"config": _config_dict(config), "wall_s": wall})
+        # The whole population, gathered: a run on N processes resumes on any number.
+        whole = gather_to_host(s) if multi else s
+        if not writer:
+            return
+        path = save_checkpoint(
+            run_dir, step, whole, {"config": _config_dict(config), "wall_s": wall}
+        )
         if cb is not None:
             cb.on_checkpoint(step, path)
 
-    stop = _StopRequest(getattr(cb, "on_stop_requested", None))
+    def chunk(state: TrainState) -> tuple[TrainState, dict[str, Array]]:
+        # Over several processes the layout is pinned: the state goes back in as it came, and
+        # the metrics (means over agents) are whole on every process.
+        assert isinstance(trainer, Trainer)  # checked above: online runs use one process
+        state, metrics = trainer.run_chunk(state)
+        everywhere = NamedSharding(mesh, PartitionSpec())
+        return trainer.constrain(state, mesh), jax.lax.with_sharding_constraint(metrics, everywhere)
+
+    stop = _StopRequest(getattr(cb, "on_stop_requested", None), second_kills=multi)
     every = config.checkpoint_every
     last_ckpt = start_step
     with stop.installed():
@@ -410,7 +494,8 @@ def train(
         if debug:
             compiled = functools.partial(_run_uncompiled, loop)
         else:
-            compiled = eqx.filter_jit(loop.run_chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+            run = chunk if multi else loop.run_chunk
+            compiled = eqx.filter_jit(run).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
         if cb is not None:
             cb.on_compiled(time.perf_counter() - t0)
             if debug and hasattr(cb, "on_phase"):
@@ -418,7 +503,8 @@ def train(
 
         t_start = time.perf_counter() - start_wall
         try:
-            while int(state.step) < total_steps and stop.signal is None:
+            # A signal stops every process at the same chunk boundary (agreed between them).
+            while int(state.step) < total_steps and any_process_signal(stop.signal) is None:
                 first = int(state.step)
                 new_state, metrics = compiled(state)
                 jax.block_until_ready(new_state)
@@ -432,15 +518,18 @@ def train(
                 ):
                     if cb is not None and hasattr(cb, "on_phase"):
                         cb.on_phase(f"evaluating on {', '.join(periodic.names)}")
-                    records[-1].update(periodic(new_state.meta.rule))
+                    # Every process evaluates the same rule (the same numbers); 0 writes.
+                    local_rule = localize(new_state.meta).rule if multi else new_state.meta.rule
+                    records[-1].update(periodic(local_rule))
                     if cb is not None and hasattr(cb, "on_phase"):
                         cb.on_phase("meta-steps")
-                with metrics_path.open("a") as f:
-                    f.writelines(json.dumps(r) + "\n" for r in records)
+                if writer:
+                    with metrics_path.open("a") as f:
+                        f.writelines(json.dumps(r) + "\n" for r in records)
                 # `state` moves on only once its records are written, so a checkpoint of
                 # `state` never runs ahead of metrics.jsonl.
                 state = new_state
-                for sink in sinks or []:
+                for sink in sinks if writer and sinks else []:
                     for r in records:
                         sink(r)
                 step = int(state.step)
@@ -452,19 +541,24 @@ def train(
         except KeyboardInterrupt:  # a second signal, or Ctrl-C outside the handlers
             if stop.signal is None:
                 stop.signal = signal.SIGINT
-        if stop.signal is not None and int(state.step) > last_ckpt:
+        stop_signal = any_process_signal(stop.signal)
+        if stop_signal is not None and int(state.step) > last_ckpt:
             checkpoint(state, time.perf_counter() - t_start)
-    interrupted = stop.signal is not None
+    interrupted = stop_signal is not None
 
     peak = peak_memory_bytes(mesh.devices.size)
     evaluation = None
     if evaluate and not interrupted and isinstance(trainer, Trainer):
         assert isinstance(state, TrainState)
-        evaluation = evaluate_run(trainer, config, state, getattr(cb, "on_phase", None))
-        (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
+        # Every process evaluates the rule on its own device (the same numbers); process 0
+        # writes them.
+        local = eqx.tree_at(lambda s: s.meta, state, localize(state.meta)) if multi else state
+        evaluation = evaluate_run(trainer, config, local, getattr(cb, "on_phase", None))
+        if writer:
+            (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
         if cb is not None:
             cb.on_evaluate(evaluation)
-    return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak, stop.signal)
+    return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak, stop_signal)
 
 
 def periodic_evaluation(config: TrainConfig) -> PeriodicEvaluation | None:

@@ -14,7 +14,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Int, PyTree, UInt32
 
 from ._tree import tree_select
@@ -25,7 +25,7 @@ from .evaluate import EvalResult, evaluate_rule, held_out_key
 from .lifetime import Learner
 from .meta import AbstractMetaOptimiser, MetaState
 from .rules import AbstractUpdateRule
-from .sharding import agent_mesh, check_divisible, replicate, shard_agents
+from .sharding import AXIS, agent_mesh, check_divisible, replicate, shard_agents
 
 __all__ = ["TrainState", "Trainer"]
 
@@ -120,8 +120,13 @@ class Trainer(eqx.Module):
         """The rule at the start of the run (compiled once: eager initialisers are slow)."""
         return eqx.filter_jit(self.init_rule)(self._keys()[0])
 
-    def init(self) -> TrainState:
-        return eqx.filter_jit(self._init)()
+    def init(self, mesh: Mesh | None = None) -> TrainState:
+        """The state at step 0. With `mesh`, it is built already placed as `shard` places it,
+        by one program partitioned over the mesh: each device (and each process of a
+        multi-process run) computes and holds only its own share of the agents."""
+        if mesh is None:
+            return eqx.filter_jit(self._init)()
+        return eqx.filter_jit(lambda: self.constrain(self._init(), mesh))()
 
     def _init(self) -> TrainState:
         rule = self.init_rule(self._keys()[0])
@@ -224,6 +229,26 @@ class Trainer(eqx.Module):
             curriculum=replicate(state.curriculum, mesh),
             key=replicate(state.key, mesh),
             step=replicate(state.step, mesh),
+        )
+
+    def constrain(self, state: TrainState, mesh: Mesh) -> TrainState:
+        """Inside `jit`: `state` laid out as `shard` places it (agents split, the rest
+        replicated), so a compiled chunk returns a state it can be called with again."""
+        split = NamedSharding(mesh, PartitionSpec(AXIS))
+        everywhere = NamedSharding(mesh, PartitionSpec())
+
+        def place(tree: PyTree, sharding: NamedSharding) -> PyTree:
+            return jax.tree.map(
+                lambda x: jax.lax.with_sharding_constraint(x, sharding) if eqx.is_array(x) else x,
+                tree,
+            )
+
+        return TrainState(
+            meta=place(state.meta, everywhere),
+            agents=place(state.agents, split),
+            curriculum=place(state.curriculum, everywhere),
+            key=place(state.key, everywhere),
+            step=place(state.step, everywhere),
         )
 
     def evaluate(self, rule: AbstractUpdateRule) -> EvalResult:

@@ -64,6 +64,15 @@ class TrainArgs:
     debug: bool = False
     """Run the meta-steps without compilation (jax.disable_jit) and with NaN checks
     (jax_debug_nans), so a debugger can step into the rule; very slow: use a tiny config."""
+    coordinator: str | None = None
+    """Multi-process run: HOST:PORT of process 0, which listens there (same on every process;
+    leave out under SLURM / Open MPI, which say it)."""
+    num_processes: int | None = None
+    """Multi-process run: how many processes (each started with the same flags)."""
+    process_id: int | None = None
+    """Multi-process run: this process's number, 0 to --num-processes - 1 (0 writes the run)."""
+    coordinator_timeout: int = 300
+    """Seconds to wait for the coordinator and for every process to join before failing."""
 
 
 def _split_preset(argv: list[str]) -> tuple[str, list[str]]:
@@ -218,6 +227,11 @@ def print_evaluation(console: Console, results: dict[str, Any]) -> None:
     )
 
 
+def _stop(progress: _RichProgress | None) -> None:
+    if progress is not None:
+        progress.stop()
+
+
 def main(argv: list[str]) -> int:
     console = Console(stderr=True)
     preset, rest = _split_preset(argv)
@@ -252,21 +266,45 @@ def main(argv: list[str]) -> int:
         return 2
 
     # Imported here so `lpgx train --help` stays fast.
+    from lpgx import distributed
     from lpgx.logging import tensorboard_sink, wandb_sink
     from lpgx.train import train
 
+    try:
+        multi = distributed.initialize(
+            args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout
+        )
+    except (ValueError, TimeoutError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    if multi and args.out is None:
+        console.print(
+            "[red]error:[/red] a multi-process run needs --out: the same run directory on a "
+            "file system every process sees"
+        )
+        return 2
+    writer = distributed.is_writer()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out if args.out is not None else Path("runs") / f"{preset}-{stamp}"
-    progress = _RichProgress(console)
+    # Only process 0 shows progress and writes; the others say who they are and fail loudly.
+    progress = _RichProgress(console) if writer else None
     try:
         sinks = []
-        if args.tensorboard:
+        if args.tensorboard and writer:
             sinks.append(tensorboard_sink(out / "tb"))
-        if args.wandb_project:
+        if args.wandb_project and writer:
             from dataclasses import asdict
 
             sinks.append(wandb_sink(args.wandb_project, asdict(args.config), args.wandb_entity))
-        console.print(f"run directory: {out}")
+        if writer:
+            console.print(f"run directory: {out}")
+        else:
+            import jax
+
+            console.print(
+                f"process {jax.process_index()} of {jax.process_count()}: training; process 0 "
+                f"writes {out}"
+            )
         result = train(
             args.config,
             out,
@@ -277,20 +315,20 @@ def main(argv: list[str]) -> int:
             debug=args.debug,
         )
     except (ValueError, FileNotFoundError) as e:
-        progress.stop()
+        _stop(progress)
         console.print(f"[red]error:[/red] {e}")
         return 2
     except FloatingPointError as e:  # --debug: the first NaN, where it was made
-        progress.stop()
+        _stop(progress)
         console.print_exception()
         console.print(f"[red]NaN found (--debug):[/red] {e}; the traceback above shows where")
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C before the first chunk: nothing to save
-        progress.stop()
+        _stop(progress)
         console.print("[yellow]stopped[/yellow] before the first chunk completed")
         return 130
     finally:
-        progress.stop()
+        _stop(progress)
     if result.interrupted:
         signum = result.stop_signal if result.stop_signal is not None else signal.SIGINT
         console.print(

@@ -22,12 +22,15 @@ with install_import_hook("lpgx", "beartype.beartype"):
 """
 
 
-def run_on_host_devices(script: str, devices: int, timeout: float = 900) -> str:
-    """Run `PREAMBLE` + `script` with `devices` host devices; fail the test (with the
-    process's output) unless it exits 0. Returns its standard output."""
+def run_on_host_devices(
+    script: str, devices: int, timeout: float = 900, args: list[str] | None = None
+) -> str:
+    """Run `PREAMBLE` + `script` (with `args` in ``sys.argv[1:]``) with `devices` host
+    devices; fail the test (with the process's output) unless it exits 0. Returns its standard
+    output."""
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", PREAMBLE + script],
+        [sys.executable, "-W", "error", "-c", PREAMBLE + script, *(args or [])],
         env=env,
         capture_output=True,
         text=True,

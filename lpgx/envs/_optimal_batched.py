@@ -19,8 +19,8 @@ from ._gridworld import GridWorld, Level
 
 __all__ = ["optimal_returns"]
 
-_DROW = jnp.asarray([-1, 1, 0, 0, 0], jnp.int32)  # same actions as `GridWorld`
-_DCOL = jnp.asarray([0, 0, -1, 1, 0], jnp.int32)
+_DROW = np.asarray([-1, 1, 0, 0, 0], np.int32)  # same actions as `GridWorld`; NumPy: importing
+_DCOL = np.asarray([0, 0, -1, 1, 0], np.int32)  # lpgx must not start JAX (jax.distributed)
 
 
 def _one(level: Level, horizon: int) -> Float[Array, ""]:

@@ -25,15 +25,13 @@ lives in ``MetaState.opt_state``; ``MetaState.rule`` is always the current mean.
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from evosax.algorithms import Open_ES
-from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn
 from jaxtyping import Array, Bool, Float, Key, PyTree
 
 from .._tree import strided_merge, strided_split, tree_select
@@ -42,6 +40,14 @@ from ..envs import AbstractTaskDistribution, Task
 from ..lifetime import AgentState, Learner, evaluate_return, train_lifetime
 from ..rules import AbstractUpdateRule
 from ._base import AbstractMetaOptimiser, MetaState
+
+# evosax computes with JAX when imported, which starts JAX's backend; importing lpgx must not
+# (`jax.distributed.initialize` has to come first in a multi-process run), so evosax is
+# imported where a strategy is built.
+if TYPE_CHECKING:
+    from evosax.algorithms import Open_ES
+else:
+    Open_ES = Any
 
 __all__ = ["ESAgents", "ESConfig", "EvolutionStrategy", "pairwise_fitness_shaping_fn"]
 
@@ -113,10 +119,14 @@ def pairwise_fitness_shaping_fn(
     return -jnp.concatenate([first_wins, ~first_wins]).astype(fitness.dtype)
 
 
-_SHAPING: dict[str, Callable[..., Array]] = {
-    "pairwise": pairwise_fitness_shaping_fn,
-    "centered_rank": centered_rank_fitness_shaping_fn,
-}
+def _shaping(name: str) -> Callable[..., Array]:
+    from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn
+
+    shapings: dict[str, Callable[..., Array]] = {
+        "pairwise": pairwise_fitness_shaping_fn,
+        "centered_rank": centered_rank_fitness_shaping_fn,
+    }
+    return shapings[name]
 
 
 def _decay(init: float, rate: float, floor: float) -> optax.Schedule:
@@ -142,18 +152,20 @@ def _open_es(
     reusing one instance avoids re-tracing them; building it from concrete zeros (at compile
     time, even inside a trace) keeps tracers out of the cached object.
     """
+    import evosax.algorithms
+
     with jax.ensure_compile_time_eval():
         solution = jax.tree.unflatten(treedef, [np.zeros(shape, dtype) for shape, dtype in leaves])
         lr = _lr_schedule(config)
         adam = config.optimiser == "adam"
         optimizer = optax.adam(lr, b1=config.b1) if adam else optax.sgd(lr)
-        return Open_ES(
+        return evosax.algorithms.Open_ES(
             population_size=popsize,
             solution=solution,
             use_antithetic_sampling=True,
             optimizer=optimizer,
             std_schedule=_sigma_schedule(config),
-            fitness_shaping_fn=_SHAPING[config.shaping],
+            fitness_shaping_fn=_shaping(config.shaping),
         )
 
 
