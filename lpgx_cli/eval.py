@@ -61,7 +61,8 @@ def _methods(sources: tuple[str, ...]) -> tuple[dict[str, list[Any]], list[Path]
             runs.append(run)
         elif "=" in source:
             label, pattern = source.split("=", 1)
-            matched = sorted(Path(p) for p in glob.glob(pattern))
+            # Only directories: `runs/groove-s*` also matches the runs' log files.
+            matched = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_dir())
             if not matched:
                 raise FileNotFoundError(f"{source}: no run directory matches {pattern!r}")
             methods[label] = [load_learned_rule(p) for p in matched]

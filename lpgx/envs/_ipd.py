@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from .._linalg import solve
 from .._typing import BoolScalar, FloatScalar, PRNGKeyArray
 from ._base import AbstractEnvironment, ObsSpec
 
@@ -187,7 +188,7 @@ class IteratedPrisonersDilemma(AbstractEnvironment[None, IPDState]):
         rewards = jnp.asarray(_PAYOFF, jnp.float32).reshape(4)
         if horizon is None:
             eye = jnp.eye(4, dtype=transition.dtype)
-            discounted = jnp.linalg.solve(eye - self.gamma * transition, rewards)
+            discounted = solve(eye - self.gamma * transition, rewards)
         else:
             if horizon < 1:
                 raise ValueError(f"horizon must be at least 1, got {horizon}")

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from .._linalg import solve
 from .._typing import BoolScalar, FloatScalar, IntScalar, PRNGKeyArray
 from ._base import AbstractEnvironment, ObsSpec
 
@@ -145,7 +146,7 @@ class TabularMDP(AbstractEnvironment[MDP, MDPState]):
         """Exact ``V^π = solve(I − γ P_π, r_π)``, differentiable in `logits` and `rewards`."""
         p_pi, r_pi = self.policy_matrices(level, logits, rewards)
         eye = jnp.eye(self.num_states, dtype=p_pi.dtype)
-        return jnp.linalg.solve(eye - self.gamma * p_pi, r_pi)
+        return solve(eye - self.gamma * p_pi, r_pi)
 
     def objective(
         self,
