@@ -137,6 +137,7 @@ def compare(
     tasks: AbstractTaskDistribution,
     learner: Learner,
     settings: EvalSettings = EvalSettings(),
+    run_names: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Meta-test every method (a name and its rules: one, or one per training run) on the same
     agents and tasks, with A2C beside them.
@@ -147,7 +148,10 @@ def compare(
     return (mean, s.e. within runs, and between runs when there are several), its fraction of
     the optimum and of A2C's final return, and the area under the learning curve (mean return
     over the lifetime, trapezoidal in updates); then for every pair of methods the paired
-    difference of final returns with its paired standard error.
+    difference of final returns with its paired standard error. When both methods of a pair
+    have the same number of runs (e.g. training seeds 0, 1, 2 of two curricula), run *i* is
+    also paired with run *i*: each such difference with its paired s.e. over agents, and their
+    mean with the between-run s.e. (`run_names`, optional, labels the runs in the record).
     """
     key = jax.random.key(settings.seed)
     k_tasks, k_agents = jax.random.split(key)
@@ -181,12 +185,15 @@ def compare(
     xs = np.asarray(updates, np.float64)
 
     results: dict[str, Any] = {}
+    finals_of: dict[str, np.ndarray] = {}
     for name, runs in per_method.items():
-        finals = np.stack([c[:, -1] for c in runs])  # [runs, agents]
+        finals = finals_of[name] = np.stack([c[:, -1] for c in runs])  # [runs, agents]
         mean_curve = np.mean(np.stack(runs), axis=0)  # [agents, points]
         run_means = finals.mean(axis=1)
         record: dict[str, Any] = {
             "runs": len(runs),
+            "run_names": list((run_names or {}).get(name, [str(i) for i in range(len(runs))])),
+            "final_per_run": run_means.tolist(),
             "curve_mean": mean_curve.mean(axis=0).tolist(),
             "curve_se": (mean_curve.std(axis=0, ddof=1) / math.sqrt(mean_curve.shape[0])).tolist()
             if mean_curve.shape[0] > 1
@@ -207,7 +214,18 @@ def compare(
     for a, b in itertools.combinations(results, 2):
         diff = np.asarray(results[a]["final_per_agent"]) - np.asarray(results[b]["final_per_agent"])
         mean, se = _mean_se(diff)
-        pairs.append({"a": a, "b": b, "diff_mean": mean, "diff_se": se})
+        pair: dict[str, Any] = {"a": a, "b": b, "diff_mean": mean, "diff_se": se}
+        fa, fb = finals_of[a], finals_of[b]
+        if fa.shape[0] == fb.shape[0] > 1:
+            per_run = [_mean_se(x - y) for x, y in zip(fa, fb, strict=True)]
+            pair["per_run"] = [
+                {"a": ra, "b": rb, "diff_mean": m, "diff_se": s}
+                for (m, s), ra, rb in zip(
+                    per_run, results[a]["run_names"], results[b]["run_names"], strict=True
+                )
+            ]
+            pair["diff_se_between"] = _mean_se(np.asarray([m for m, _ in per_run]))[1]
+        pairs.append(pair)
 
     return {
         "tasks": tasks.name,

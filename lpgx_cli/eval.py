@@ -46,18 +46,23 @@ class EvalArgs:
     """Write learning curves (return against agent updates, shaded s.e.) here."""
 
 
-def _methods(sources: tuple[str, ...]) -> tuple[dict[str, list[Any]], list[Path]]:
+def _methods(
+    sources: tuple[str, ...],
+) -> tuple[dict[str, list[Any]], dict[str, list[str]], list[Path]]:
     from lpgx.meta_testing import load_learned_rule, load_untrained_rule
     from lpgx.rules import A2C
 
     methods: dict[str, list[Any]] = {}
+    names: dict[str, list[str]] = {}
     runs: list[Path] = []
     for source in sources:
         if source == "a2c":
             methods["a2c"] = [A2C()]
+            names["a2c"] = ["a2c"]
         elif source.startswith("untrained:"):
             run = Path(source.removeprefix("untrained:"))
             methods[f"untrained:{run.name}"] = [load_untrained_rule(run)]
+            names[f"untrained:{run.name}"] = [str(run)]
             runs.append(run)
         elif "=" in source:
             label, pattern = source.split("=", 1)
@@ -66,12 +71,14 @@ def _methods(sources: tuple[str, ...]) -> tuple[dict[str, list[Any]], list[Path]
             if not matched:
                 raise FileNotFoundError(f"{source}: no run directory matches {pattern!r}")
             methods[label] = [load_learned_rule(p) for p in matched]
+            names[label] = [str(p) for p in matched]
             runs.extend(matched)
         else:
             run = Path(source)
             methods[run.name] = [load_learned_rule(run)]
+            names[run.name] = [str(run)]
             runs.append(run)
-    return methods, runs
+    return methods, names, runs
 
 
 def _cell(mean: float, se: float | None) -> str:
@@ -102,13 +109,35 @@ def _table(result: dict[str, Any]) -> Table:
 
 
 def _pairs_table(result: dict[str, Any]) -> Table:
-    table = Table(title="paired differences of final return (same agents)", title_justify="left")
-    for column in ("a − b", "difference", "z"):
+    table = Table(
+        title="paired differences of final return (same agents; run i against run i below a "
+        "pair of several runs)",
+        title_justify="left",
+    )
+    for column in ("a − b", "difference", "z", "between runs", "z between"):
         table.add_column(column, justify="left" if column == "a − b" else "right")
+
+    def z(mean: float, se: float | None) -> str:
+        ok = se is not None and not math.isnan(se) and se > 0
+        return f"{mean / se:.1f}" if ok and se is not None else ""
+
     for p in result["pairs"]:
-        se = p["diff_se"]
-        z = p["diff_mean"] / se if se and not math.isnan(se) and se > 0 else float("nan")
-        table.add_row(f"{p['a']} − {p['b']}", _cell(p["diff_mean"], se), f"{z:.1f}")
+        between = p.get("diff_se_between")
+        table.add_row(
+            f"{p['a']} − {p['b']}",
+            _cell(p["diff_mean"], p["diff_se"]),
+            z(p["diff_mean"], p["diff_se"]),
+            "" if between is None else f"± {between:.3f}",
+            z(p["diff_mean"], between),
+        )
+        for r in p.get("per_run", []):
+            table.add_row(
+                f"  {Path(r['a']).name} − {Path(r['b']).name}",
+                _cell(r["diff_mean"], r["diff_se"]),
+                z(r["diff_mean"], r["diff_se"]),
+                "",
+                "",
+            )
     return table
 
 
@@ -138,6 +167,10 @@ def _figure(results: list[dict[str, Any]], path: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     console = Console(stderr=True)
+    # Tables are output (stdout); piped into a file or a log they keep their rule names whole.
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=120)
     args = tyro.cli(EvalArgs, args=argv, prog="lpgx eval", description=__doc__)
     from lpgx.compose import make_tasks
     from lpgx.lifetime import AgentConfig, Learner
@@ -155,7 +188,7 @@ def main(argv: list[str]) -> int:
         all_tasks = [make_tasks(name) for name in args.on.split(",") if name]
         if not all_tasks:
             raise ValueError("--on names no task distribution; e.g. --on tabular,mazes")
-        methods, runs = _methods(args.sources)
+        methods, run_names, runs = _methods(args.sources)
         first = load_config(runs[0] / "config.json") if runs else None
         workers = args.workers or (first.env_workers if first else 64)
         rollout = args.rollout_len or (first.train_rollout_len if first else 20)
@@ -163,11 +196,11 @@ def main(argv: list[str]) -> int:
         for tasks in all_tasks:
             learner = Learner(tasks.env(), AgentConfig(num_workers=workers, rollout_len=rollout))
             console.print(f"meta-testing on {tasks.name} …")
-            result = compare(methods, tasks, learner, settings)
+            result = compare(methods, tasks, learner, settings, run_names)
             results.append(result)
-            Console().print(_table(result))
+            out.print(_table(result))
             if result["pairs"]:
-                Console().print(_pairs_table(result))
+                out.print(_pairs_table(result))
     except (ValueError, FileNotFoundError) as e:
         console.print(f"[red]error:[/red] {e}")
         return 2

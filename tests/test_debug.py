@@ -16,7 +16,10 @@ from lpgx_cli.main import main as cli
 
 from .test_train import TINY
 
-ONE_STEP = dataclasses.replace(TINY, train_steps=1, chunk_size=1)
+# One meta-step of one mini-batch and one agent update: executed op by op, so kept minimal.
+ONE_STEP = dataclasses.replace(
+    TINY, train_steps=1, chunk_size=1, num_mini_batches=1, num_agent_updates=1
+)
 
 
 @pytest.mark.slow

@@ -40,10 +40,30 @@ def test_several_runs_stand_together_as_one_method() -> None:
     learner = lpgx.Learner(tasks.env(), lpgx.AgentConfig(num_workers=2, rollout_len=5))
     config = lpgx.LPGConfig(hidden=8, y_size=4)
     rules = [config.build(jax.random.key(s)) for s in range(2)]
-    result = compare({"lpg": rules}, tasks, learner, SETTINGS)
+    methods = {"lpg": rules, "same": rules, "swapped": rules[::-1]}
+    names = {"lpg": ["s0", "s1"], "same": ["s0", "s1"], "swapped": ["s1", "s0"]}
+    result = compare(methods, tasks, learner, SETTINGS, names)
     record = result["methods"]["lpg"]
     assert record["runs"] == 2 and record["final_se_between"] is not None
     assert np.isfinite(record["final_mean"]) and np.isfinite(record["auc"])
+    pairs = {(p["a"], p["b"]): p for p in result["pairs"]}
+    # Run i is paired with run i: the same runs differ by exactly 0, run by run.
+    same = pairs["lpg", "same"]
+    assert [(r["a"], r["diff_mean"], r["diff_se"]) for r in same["per_run"]] == [
+        ("s0", 0.0, 0.0),
+        ("s1", 0.0, 0.0),
+    ]
+    assert same["diff_se_between"] == 0.0
+    # Swapped runs: the two per-run differences are each other's negatives, their mean is the
+    # method-level difference (0), and the between-run s.e. is their spread.
+    swapped = pairs["lpg", "swapped"]
+    d0, d1 = (r["diff_mean"] for r in swapped["per_run"])
+    assert d0 != 0.0  # two differently initialised rules end apart on these agents
+    assert d0 == pytest.approx(-d1) and swapped["diff_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert swapped["diff_se_between"] == pytest.approx(abs(d0), rel=1e-6)
+    assert record["final_per_run"][0] - record["final_per_run"][1] == pytest.approx(d0)
+    # A2C is a single run: no run-by-run pairing with it.
+    assert "per_run" not in pairs["lpg", "a2c"]
 
 
 @pytest.mark.slow
