@@ -1,15 +1,18 @@
 """`lpgx eval SOURCE… --on TASKS`: meta-test rules on tasks they have never seen.
 
-A SOURCE is ``a2c``, a run directory of ``lpgx train`` (its learned rule), ``untrained:RUN``
-(the rule that run started from), or ``LABEL=GLOB`` (the learned rules of every run directory
-the glob matches, standing together as one method: e.g. ``groove='runs/groove-s*'``). Every
-source trains the same fresh agents on the same tasks (common random numbers); A2C is always
-measured beside them.
+A SOURCE is ``a2c``, a run directory of ``lpgx train`` (its learned rule, from its latest
+checkpoint), one of its checkpoints (``RUN/ckpt/step_NNNNNNNN.eqx``: the rule at that step),
+``untrained:RUN`` (the rule that run started from), or ``LABEL=GLOB`` (the learned rules of
+every run directory the glob matches, standing together as one method: e.g.
+``groove='runs/groove-s*'``). Every source trains the same fresh agents on the same tasks
+(common random numbers); A2C is always measured beside them, and a single run (or checkpoint)
+given alone is also measured against the rule it started from.
 """
 
 import glob
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from rich.table import Table
 @dataclass(frozen=True)
 class EvalArgs:
     sources: Annotated[tuple[str, ...], tyro.conf.Positional]
-    """a2c | RUN_DIR | untrained:RUN_DIR | LABEL=GLOB (several runs as one method)."""
+    """a2c | RUN_DIR | RUN_DIR/ckpt/step_N.eqx | untrained:RUN_DIR | LABEL=GLOB (runs as one)."""
     on: str = "all_shortlife"
     """Comma-separated task distributions: level sets (`lpgx levels list`) or gymnax:NAME."""
     agents: int = 16
@@ -46,6 +49,19 @@ class EvalArgs:
     """Write learning curves (return against agent updates, shaded s.e.) here."""
 
 
+def _run_and_step(path: Path) -> tuple[Path, int | None]:
+    """A run directory (latest checkpoint: step None) or one checkpoint file of it."""
+    if not path.is_file():
+        return path, None
+    match = re.fullmatch(r"step_(\d+)\.(eqx|json)", path.name)
+    if match is None or path.parent.name != "ckpt":
+        raise FileNotFoundError(
+            f"{path}: neither a run directory of lpgx train nor one of its checkpoints "
+            "(RUN/ckpt/step_NNNNNNNN.eqx)"
+        )
+    return path.parent.parent, int(match.group(1))
+
+
 def _methods(
     sources: tuple[str, ...],
 ) -> tuple[dict[str, list[Any]], dict[str, list[str]], list[Path]]:
@@ -55,12 +71,17 @@ def _methods(
     methods: dict[str, list[Any]] = {}
     names: dict[str, list[str]] = {}
     runs: list[Path] = []
+    learned = [s for s in sources if s != "a2c" and not s.startswith("untrained:") and "=" not in s]
+    if len(learned) == 1 and len(sources) == 1:
+        # One run alone: what did meta-training buy? Its initial rule stands beside it.
+        run, _ = _run_and_step(Path(learned[0]))
+        sources = (*sources, f"untrained:{run}")
     for source in sources:
         if source == "a2c":
             methods["a2c"] = [A2C()]
             names["a2c"] = ["a2c"]
         elif source.startswith("untrained:"):
-            run = Path(source.removeprefix("untrained:"))
+            run, _ = _run_and_step(Path(source.removeprefix("untrained:")))
             methods[f"untrained:{run.name}"] = [load_untrained_rule(run)]
             names[f"untrained:{run.name}"] = [str(run)]
             runs.append(run)
@@ -74,9 +95,10 @@ def _methods(
             names[label] = [str(p) for p in matched]
             runs.extend(matched)
         else:
-            run = Path(source)
-            methods[run.name] = [load_learned_rule(run)]
-            names[run.name] = [str(run)]
+            run, step = _run_and_step(Path(source))
+            label = run.name if step is None else f"{run.name}@{step}"
+            methods[label] = [load_learned_rule(run, step)]
+            names[label] = [source]
             runs.append(run)
     return methods, names, runs
 

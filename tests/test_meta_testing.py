@@ -75,14 +75,22 @@ def test_lpgx_eval_compares_a_run_with_its_untrained_rule_and_a2c(tmp_path: Path
     flags += ["--chunk-size", "2", "--out", str(run), "--no-evaluate"]
     assert cli(["train", *flags]) == 0
     out, png = tmp_path / "eval.json", tmp_path / "eval.png"
-    args = [str(run), f"untrained:{run}", "a2c", "--on", "dense", "--agents", "2"]
-    args += ["--lifetime", "4", "--points", "2", "--episodes", "2"]
-    assert cli(["eval", *args, "--json", str(out), "--png", str(png)]) == 0
+    flags = ["--on", "dense", "--agents", "2", "--lifetime", "4", "--points", "2"]
+    flags += ["--episodes", "2"]
+    # A run alone is measured against the rule it started from and A2C.
+    assert cli(["eval", str(run), *flags, "--json", str(out), "--png", str(png)]) == 0
     (result,) = json.loads(out.read_text())["results"]
     assert set(result["methods"]) == {"run", "untrained:run", "a2c"}
     assert result["agent"]["num_workers"] == 2  # the run's agents, recorded
     assert png.stat().st_size > 0
+    # A checkpoint is a source too: the latest one is the run's learned rule.
+    checkpoint = run / "ckpt" / "step_00000002.eqx"
+    assert cli(["eval", str(checkpoint), "a2c", *flags, "--json", str(out)]) == 0
+    (again,) = json.loads(out.read_text())["results"]
+    assert set(again["methods"]) == {"run@2", "a2c"}
+    assert again["methods"]["run@2"]["curve_mean"] == result["methods"]["run"]["curve_mean"]
     assert cli(["eval", "a2c", "--on", "nowhere"]) == 2
+    assert cli(["eval", str(run / "config.json"), "--on", "dense"]) == 2
 
 
 def test_a_level_gives_the_same_result_whatever_set_it_is_padded_into() -> None:
