@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Key
 
-__all__ = ["subkeys", "use_straight_line_threefry"]
+__all__ = ["straight_line_enabled", "subkeys", "use_straight_line_threefry"]
 
 _ENV_VAR = "LPGX_ROLLED_THREEFRY"
 
@@ -46,7 +46,17 @@ def use_straight_line_threefry(enable: bool = True) -> bool:
     if primitive is None or rule is None:  # pragma: no cover - depends on JAX's private layout
         return False
     mlir.register_lowering(primitive, rule, platform="cpu")
+    _STRAIGHT[0] = enable
     return True
+
+
+_STRAIGHT = [False]
+
+
+def straight_line_enabled() -> bool:
+    """Whether lpgx registered the straight-line Threefry lowering for CPU (last call of
+    `use_straight_line_threefry`)."""
+    return _STRAIGHT[0]
 
 
 def _apply_default() -> bool:

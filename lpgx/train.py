@@ -36,6 +36,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 
+from ._executables import compile_cached
+from ._executables import directory as executable_cache_dir
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .compose import TrainConfig, build, make_learner, make_tasks
 from .distributed import (
@@ -423,8 +425,23 @@ def train(
     resume_step = broadcast_from_writer(resume_step)
     start_wall = 0.0
     state: Any
+    # Compiled programs found again without tracing where JAX's persistent cache is on.
+    executables = None if (multi or debug) else executable_cache_dir()
+    salt = json.dumps(_config_dict(config), sort_keys=True, default=str)
     if not multi:
-        state = loop.init()
+        init_loop = loop.init
+        state = (
+            init_loop()
+            if executables is None
+            else compile_cached(
+                "init",
+                salt,
+                init_loop,
+                (),
+                out_structure=lambda _: eqx.filter_eval_shape(init_loop),
+                cache=executables,
+            )()
+        )
         if resume_step is not None:
             state, meta = load_checkpoint(run_dir, resume_step, state)
             start_wall = float(meta.get("wall_s", 0.0))
@@ -494,10 +511,23 @@ def train(
         if debug:
             compiled = functools.partial(_run_uncompiled, loop)
         else:
-            run = chunk if multi else loop.run_chunk
-            compiled = eqx.filter_jit(run).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+            if multi:
+                compiled = eqx.filter_jit(chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+            else:
+                like = state
+                compiled = compile_cached(
+                    "chunk",
+                    salt,
+                    loop.run_chunk,
+                    (state,),
+                    out_structure=lambda d: (like, dict.fromkeys(d["metrics"], like.step)),
+                    describe=lambda out: {"metrics": sorted(out[1])},
+                    cache=executables,
+                )
         if cb is not None:
             cb.on_compiled(time.perf_counter() - t0)
+            if getattr(compiled, "loaded", False) and hasattr(cb, "on_phase"):
+                cb.on_phase("the chunk's program was loaded from the cache of compiled programs")
             if debug and hasattr(cb, "on_phase"):
                 cb.on_phase("debug: meta-steps without compilation, with NaN checks")
 

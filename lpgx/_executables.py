@@ -1,0 +1,270 @@
+"""Compiled programs kept on disk and found again without tracing.
+
+JAX's persistent compilation cache skips XLA's compilation on a second start, but finds its
+entry by the lowered program, so every start still traces and lowers the whole program first:
+seconds for a chunk of meta-steps (2.6 s of the `quick` preset's 7.4 s second start). This
+cache keys a compiled executable by what determines the program instead, so a hit neither
+traces nor lowers:
+
+- the caller's ``salt`` (the run's configuration),
+- lpgx's own source (every ``.py`` file of the package, by content),
+- the versions of JAX, jaxlib and the libraries whose code is traced (Equinox, Optax, evosax,
+  gymnax), every ``jax.config`` option, ``XLA_FLAGS``, the devices, the host CPU's features, and
+  whether Threefry is lowered as a straight line (`lpgx.use_straight_line_threefry`),
+- the structure of the function and its arguments (Equinox modules' static fields included;
+  object addresses removed) and the shape, dtype and placement of every array argument,
+- the values of the arrays the function itself holds (a trainer's levels, for example: values
+  read from a file may also have set static sizes).
+
+Arguments' values are not part of the key: the same program serves a fresh run and a resumed
+one. Entries are written atomically; an entry that cannot be read or loaded is recompiled and
+replaced. The cache is used where JAX's persistent cache is on (``jax_compilation_cache_dir``,
+which `lpgx` turns on by default), in ``<that directory>/lpgx-executables``.
+"""
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import numpy as np
+from jax.experimental import serialize_executable
+
+from . import _threefry
+
+__all__ = ["Program", "compile_cached", "directory"]
+
+_LIBRARIES = ("jax", "jaxlib", "equinox", "optax", "evosax", "gymnax", "ml_dtypes")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def directory() -> Path | None:
+    """Where executables are kept: beside JAX's persistent cache, or ``None`` when it is off."""
+    base = jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
+    return Path(base) / "lpgx-executables" if base else None
+
+
+@functools.cache
+def _source_digest() -> str:
+    digest = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _cpu_features() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "-"
+    return out
+
+
+def _environment() -> dict[str, Any]:
+    return {
+        "lpgx": _source_digest(),
+        "versions": _versions(),
+        "config": {k: repr(v) for k, v in sorted(jax.config.values.items())},
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "devices": [repr(d) for d in jax.devices()],
+        "cpu": _cpu_features(),
+        "straight_threefry": _threefry.straight_line_enabled(),
+    }
+
+
+def _initialize_lapack() -> None:
+    from jax._src.lax import linalg  # private: if it moves, loading fails and lpgx recompiles
+
+    linalg.initialize_lapack()
+
+
+def _is_array(x: Any) -> bool:
+    return eqx.is_array(x)
+
+
+def _is_array_like(x: Any) -> bool:
+    return eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
+
+
+def _aval(x: Any) -> list[str]:
+    return [str(x.shape), str(x.dtype), repr(getattr(x, "sharding", None))]
+
+
+def _key(name: str, salt: str, fn: Any, args: tuple[Any, ...]) -> str:
+    fn_dyn, fn_static = eqx.partition(fn, _is_array)
+    args_dyn, args_static = eqx.partition(args, _is_array)
+    held = hashlib.sha256()
+    for leaf in jax.tree.leaves(fn_dyn):
+        value = np.asarray(leaf)
+        held.update(str((value.shape, value.dtype)).encode())
+        held.update(np.ascontiguousarray(value).tobytes())
+    record = {
+        "name": name,
+        "salt": salt,
+        "environment": _environment(),
+        "structure": _ADDRESS.sub("", str(jax.tree.structure((fn_dyn, args_dyn)))),
+        "static": _ADDRESS.sub(
+            "", repr((jax.tree.leaves(fn_static), jax.tree.leaves(args_static)))
+        ),
+        "structure_static": _ADDRESS.sub("", str(jax.tree.structure((fn_static, args_static)))),
+        "held": held.hexdigest(),
+        "arguments": [_aval(x) for x in jax.tree.leaves(args_dyn)],
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Program:
+    """A compiled program of `compile_cached`: call it with the arguments' new values.
+    ``loaded`` says whether it came from the cache (no tracing) rather than a compilation."""
+
+    def __init__(
+        self, compiled: Any, held: list[Any], structure: Any, static: Any, loaded: bool
+    ) -> None:
+        self._compiled, self._held, self._structure, self._static = (
+            compiled,
+            held,
+            structure,
+            static,
+        )
+        self.loaded = loaded
+
+    def __call__(self, *args: Any) -> Any:
+        new_leaves = jax.tree.leaves(eqx.filter(args, _is_array))
+        arrays = jax.tree.unflatten(self._structure, self._compiled(*self._held, *new_leaves))
+        return eqx.combine(arrays, self._static)
+
+
+def compile_cached(
+    name: str,
+    salt: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    out_structure: Callable[[dict[str, Any]], Any],
+    describe: Callable[[Any], dict[str, Any]] = lambda out: {},
+    cache: Path | None = None,
+) -> Callable[..., Any]:
+    """``fn`` compiled for ``args`` (as `equinox.filter_jit` would: array leaves of ``fn`` and
+    ``args`` are the program's arguments, everything else is static), loaded from ``cache``
+    without tracing when this program was compiled before.
+
+    A hit cannot trace ``fn`` to learn its output's structure, so the caller gives it:
+    ``describe(out)`` records, at the first compilation, what is needed (JSON: e.g. the names of
+    a metrics dict; ``out`` holds `jax.ShapeDtypeStruct` leaves), and ``out_structure(record)``
+    returns a pytree like the output: the same structure, arrays (or `jax.ShapeDtypeStruct`) where
+    the output has arrays, and the output's other leaves (functions, numbers) themselves, which
+    are returned as they are. ``cache`` ``None`` compiles with `equinox.filter_jit` (no file is
+    read or written).
+
+    **Returns:** a function of ``args`` (same structure, new values) returning ``fn``'s output.
+    """
+    if cache is None:
+        return eqx.filter_jit(fn).lower(*args).compile()  # pyright: ignore[reportFunctionMemberAccess]
+    fn_dyn, fn_static = eqx.partition(fn, _is_array)
+    args_dyn, args_static = eqx.partition(args, _is_array)
+    leaves, in_def = jax.tree.flatten((fn_dyn, args_dyn))
+    fn_leaves = len(jax.tree.leaves(fn_dyn))
+    traced: list[Any] = []
+
+    def flat(*flat_leaves: Any) -> list[Any]:
+        f_dyn, a_dyn = jax.tree.unflatten(in_def, flat_leaves)
+        out = eqx.combine(f_dyn, fn_static)(*eqx.combine(a_dyn, args_static))
+        out_dyn = eqx.filter(out, _is_array)
+        shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), out_dyn)
+        out_static = eqx.filter(out, _is_array, inverse=True)
+        traced.extend([jax.tree.structure(out_dyn), describe(eqx.combine(shapes, out)), out_static])
+        return jax.tree.leaves(out_dyn)
+
+    def arranged(like: Any) -> tuple[Any, Any]:
+        """(structure of the array leaves, the other leaves) of a pytree like the output."""
+        like_dyn, like_static = eqx.partition(like, _is_array_like)
+        return jax.tree.structure(like_dyn), like_static
+
+    def wrap(compiled: Any, structure: Any, static: Any, loaded: bool = False) -> Program:
+        return Program(compiled, leaves[:fn_leaves], structure, static, loaded)
+
+    key = _key(name, salt, fn, args)
+    path, meta_path = cache / f"{name}-{key}.bin", cache / f"{name}-{key}.json"
+    n_in = len(leaves)
+    try:
+        record = json.loads(meta_path.read_text())
+        structure, static = arranged(out_structure(record["describe"]))
+        if structure.num_leaves != record["outputs"] or record["inputs"] != n_in:
+            raise ValueError("cached executable does not match its description")
+        if record.get("lapack"):
+            _initialize_lapack()  # its kernels are bound when a program using them is lowered
+        by_id = {d.id: d for d in jax.devices()}
+        compiled = serialize_executable.deserialize_and_load(
+            path.read_bytes(),
+            jax.tree.structure((tuple(range(n_in)), {})),
+            jax.tree.structure(list(range(record["outputs"]))),
+            execution_devices=[by_id[i] for i in record["devices"]],
+        )
+        return wrap(compiled, structure, static, loaded=True)
+    except Exception:  # any failure to load only means compiling again
+        pass  # not there yet, or unreadable: compile it and (re)write the entry
+    lowered = jax.jit(flat).lower(*leaves)
+    compiled = lowered.compile()
+    structure, described, static = traced
+    # Foreign functions are bound by address in the process that compiled: a program calling
+    # any (a host callback, say) is kept only when all are LAPACK's, which lpgx binds again.
+    targets = set(re.findall(r"stablehlo\.custom_call @(\w+)", lowered.as_text()))
+    if any(not t.startswith("lapack_") for t in targets):
+        return wrap(compiled, structure, static)
+    try:
+        expected, _ = arranged(out_structure(described))
+    except (KeyError, TypeError, ValueError):
+        expected = None
+    if expected != structure:  # a later start could not reassemble the output: keep no entry
+        return wrap(compiled, structure, static)
+    try:
+        payload, _, _ = serialize_executable.serialize(compiled)
+        unloaded = getattr(compiled._executable, "_unloaded_executable")  # noqa: B009
+        meta = {
+            "describe": described,
+            "inputs": n_in,
+            "outputs": structure.num_leaves,
+            "devices": [d.id for d in unloaded.device_list],
+            "lapack": bool(targets),
+        }
+        _write_atomically(path, payload)
+        _write_atomically(meta_path, json.dumps(meta).encode())
+    except (OSError, ValueError, NotImplementedError, AttributeError):
+        pass  # a cache that cannot be written only costs the next start its tracing
+    return wrap(compiled, structure, static)

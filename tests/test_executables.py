@@ -1,0 +1,118 @@
+"""Compiled programs kept on disk (`lpgx._executables`): a second start loads them without
+tracing, gives the same outputs, and a different program never gets another's entry."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lpgx._executables import compile_cached
+
+TRACES: list[str] = []
+
+
+class Stepper(eqx.Module):
+    """A function holding arrays and a static function, returning a state with a static leaf
+    and a dict of metrics: the shapes of what `lpgx train` compiles."""
+
+    scale: jax.Array
+    activation: object = eqx.field(static=True)
+
+    def __call__(self, state: dict[str, object]) -> tuple[dict[str, object], dict[str, jax.Array]]:
+        TRACES.append("traced")
+        x = state["x"]
+        assert isinstance(x, jax.Array)
+        # A QR too: LAPACK's kernels must be bound again in a process that loads the program.
+        y = self.activation(x * self.scale) + jnp.linalg.qr(jnp.eye(2) + x[0])[0][0, 0]
+        return {"x": y, "name": state["name"]}, {"sum": y.sum(), "max": y.max()}
+
+
+def _compile(stepper: Stepper, state: dict[str, object], cache: Path, salt: str = "s") -> object:
+    return compile_cached(
+        "step",
+        salt,
+        stepper,
+        (state,),
+        out_structure=lambda d: (state, dict.fromkeys(d["metrics"], state["x"])),
+        describe=lambda out: {"metrics": sorted(out[1])},
+        cache=cache,
+    )
+
+
+def test_a_second_compilation_loads_without_tracing(tmp_path: Path) -> None:
+    stepper = Stepper(jnp.asarray(2.0), jax.nn.relu)
+    state: dict[str, object] = {"x": jnp.arange(3.0) - 1.0, "name": "agent"}
+    TRACES.clear()
+    first = _compile(stepper, state, tmp_path)
+    assert TRACES == ["traced"] and len(list(tmp_path.glob("step-*.bin"))) == 1
+    assert not first.loaded  # pyright: ignore[reportAttributeAccessIssue]
+    out = first(state)  # pyright: ignore[reportCallIssue]
+    again = _compile(stepper, state, tmp_path)
+    assert TRACES == ["traced"], "a hit must not trace the function"
+    assert again.loaded  # pyright: ignore[reportAttributeAccessIssue]
+    out_again = again({"x": state["x"], "name": "agent"})  # pyright: ignore[reportCallIssue]
+    assert out_again[0]["name"] == "agent" and sorted(out_again[1]) == ["max", "sum"]
+    for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(out_again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # New argument values, same program: still no trace, and the values are used.
+    moved = again({"x": state["x"] + 1.0, "name": "agent"})  # pyright: ignore[reportCallIssue]
+    assert TRACES == ["traced"] and float(moved[1]["sum"]) != float(out[1]["sum"])
+
+
+def test_another_program_never_gets_an_entry_that_is_not_its_own(tmp_path: Path) -> None:
+    state: dict[str, object] = {"x": jnp.arange(3.0), "name": "agent"}
+    relu, tanh = Stepper(jnp.asarray(2.0), jax.nn.relu), Stepper(jnp.asarray(2.0), jnp.tanh)
+    TRACES.clear()
+    _compile(relu, state, tmp_path)
+    _compile(tanh, state, tmp_path)  # another static function
+    _compile(relu, state, tmp_path, salt="other config")
+    _compile(relu, {"x": jnp.arange(4.0), "name": "agent"}, tmp_path)  # another shape
+    three = Stepper(jnp.asarray(3.0), jax.nn.relu)
+    held = _compile(three, state, tmp_path)  # the values the function holds
+    assert len(TRACES) == 5 and len(list(tmp_path.glob("step-*.bin"))) == 5
+    got = held(state)[0]["x"]  # pyright: ignore[reportCallIssue]
+    np.testing.assert_allclose(got, three(state)[0]["x"], rtol=1e-6)  # pyright: ignore[reportArgumentType]
+
+
+def test_a_damaged_entry_is_compiled_again(tmp_path: Path) -> None:
+    stepper = Stepper(jnp.asarray(2.0), jax.nn.relu)
+    state: dict[str, object] = {"x": jnp.arange(3.0), "name": "agent"}
+    expected = _compile(stepper, state, tmp_path)(state)  # pyright: ignore[reportCallIssue]
+    (entry,) = tmp_path.glob("step-*.bin")
+    entry.write_bytes(entry.read_bytes()[:100])
+    TRACES.clear()
+    got = _compile(stepper, state, tmp_path)(state)  # pyright: ignore[reportCallIssue]
+    assert TRACES == ["traced"]
+    np.testing.assert_array_equal(got[0]["x"], expected[0]["x"])
+    assert entry.stat().st_size > 100  # rewritten whole
+
+
+def test_lpgx_train_starts_again_from_its_kept_programs(tmp_path: Path) -> None:
+    """Two `lpgx train` processes with the cache on: the second loads both programs (the
+    initialiser, with LAPACK's QR, and the chunk) and writes the same metrics."""
+    flags = ["--env-mode", "dense", "--num-agents", "2", "--num-mini-batches", "1"]
+    flags += ["--env-workers", "2", "--train-rollout-len", "4", "--num-agent-updates", "1"]
+    flags += ["--lpg-gru-width", "8", "--lpg-target-width", "4", "--train-steps", "2"]
+    flags += ["--chunk-size", "2", "--no-evaluate"]
+    env = {**os.environ, "LPGX_COMPILE_CACHE": "1", "LPGX_COMPILE_CACHE_DIR": str(tmp_path / "c")}
+    metrics = []
+    for name in ("first", "second"):
+        out = tmp_path / name
+        cmd = [sys.executable, "-m", "lpgx_cli.main", "train", *flags, "--out", str(out)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        loaded = "loaded from the cache" in " ".join((proc.stdout + proc.stderr).split())
+        assert loaded == (name == "second")
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        for r in records:
+            r.pop("wall_s")
+        metrics.append(records)
+    kept = sorted(p.name.split("-")[0] for p in (tmp_path / "c" / "lpgx-executables").glob("*.bin"))
+    assert kept == ["chunk", "init"]
+    assert metrics[0] == metrics[1]
