@@ -240,7 +240,7 @@ def compare(
 
 
 def _run_config(run_dir: Path) -> Any:
-    from .train import load_config
+    from .run_config import load_config
 
     path = run_dir / "config.json"
     if not path.exists():

@@ -230,7 +230,7 @@ def load_trained_state(run_dir: Path) -> tuple[Any, Any]:
     """The latest checkpoint's `TrainState` of a run directory, and the run's `Trainer`."""
     from .checkpoint import latest_checkpoint, load_checkpoint
     from .compose import build_trainer
-    from .train import load_config
+    from .run_config import load_config
 
     config_path = run_dir / "config.json"
     if not config_path.exists():

@@ -53,6 +53,7 @@ from .distributed import (
 from .evaluate import EvalResult, fraction_of_optimal, held_out_key, held_out_optimum
 from .meta_testing import PeriodicEvaluation
 from .mgrl import OnlineTrainState
+from .run_config import load_config, read_config
 from .sharding import peak_memory_bytes
 from .trainer import Trainer, TrainState
 
@@ -143,67 +144,6 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, run_dir: Pa
             f"settings (only {', '.join(sorted(RESUMABLE_CHANGES))} may change), or start a new "
             "run with a different --out."
         )
-
-
-def _config_fix(path: Path) -> str:
-    ckpt = path.parent / "ckpt"
-    return (
-        f"restore it from a copy (every checkpoint's .json in {ckpt} holds the run's config "
-        'under "config"), or start a new run with another --out'
-    )
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """The config saved in a run directory's ``config.json``, with a clear error naming the
-    file (and the fix) if it is not a readable JSON object."""
-    try:
-        values = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); {_config_fix(path)}") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not a text file ({e}); {_config_fix(path)}") from None
-    if not isinstance(values, dict):
-        raise ValueError(
-            f"{path} holds a JSON {type(values).__name__}, not a config object; {_config_fix(path)}"
-        )
-    return values
-
-
-def load_config(path: Path) -> TrainConfig:
-    """The `TrainConfig` saved in a run directory's ``config.json``.
-
-    **Raises:** `ValueError` naming the file, the field and the fix when the file is not JSON,
-    has a field this version of lpgx does not know, a value of the wrong type, or a value the
-    config rejects.
-    """
-    from beartype.door import is_bearable
-
-    values = read_config(path)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(
-            f"{path} has fields this version of lpgx does not know: {', '.join(unknown)}; "
-            f"remove them, or {_config_fix(path)}"
-        )
-    fixed: dict[str, Any] = {}
-    for name, raw in values.items():
-        hint: Any = fields[name].type
-        value: Any = tuple(raw) if isinstance(raw, list) else raw
-        is_int = isinstance(value, int) and not isinstance(value, bool)
-        if is_int and not is_bearable(value, hint) and is_bearable(float(value), hint):
-            value = float(value)  # JSON writes 1.0 as 1 when edited by hand: an int is a float
-        if not is_bearable(value, hint):
-            kind = getattr(hint, "__name__", hint)
-            raise ValueError(
-                f"{path}: {name} = {raw!r} is not a valid {kind}; correct it "
-                f"(the default is {getattr(TrainConfig(), name)!r}), or {_config_fix(path)}"
-            )
-        fixed[name] = value
-    try:
-        return TrainConfig.from_dict(fixed)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}; correct it, or {_config_fix(path)}") from None
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

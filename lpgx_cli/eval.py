@@ -197,7 +197,7 @@ def main(argv: list[str]) -> int:
     from lpgx.compose import make_tasks
     from lpgx.lifetime import AgentConfig, Learner
     from lpgx.meta_testing import EvalSettings, compare
-    from lpgx.train import load_config
+    from lpgx.run_config import load_config
 
     try:
         settings = EvalSettings(

@@ -110,14 +110,13 @@ def flag_groups() -> dict[str, list[str]]:
 
 
 def _actions(default: Any) -> dict[str, Any]:
-    """tyro's argparse actions for `lpgx train`, by field name (``config.x`` or ``x``)."""
+    """tyro's argparse actions for `lpgx train`, by field name (``config.x`` or ``x``), from
+    its arguments' dataclass (`lpgx_cli.train.TrainArgs`, the type of `default`)."""
     import tyro
-
-    from .train import TrainArgs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        parser = tyro.extras.get_parser(TrainArgs, default=default)
+        parser = tyro.extras.get_parser(type(default), default=default)
     out = {}
     for action in parser._actions:
         if action.dest == "help":

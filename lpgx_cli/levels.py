@@ -314,7 +314,7 @@ def _draw_agent_episode(
     from lpgx.envs import optimal_returns
     from lpgx.episode import plot_episode, train_and_record
     from lpgx.plotting import load_trained_rule
-    from lpgx.train import load_config
+    from lpgx.run_config import load_config
 
     with status.status(f"loading the learned rule of {run_dir}…") as spinner:
         rule, trainer = load_trained_rule(run_dir)

@@ -255,7 +255,7 @@ def main(argv: list[str]) -> int:
         )
         if args.resume and args.out is not None and (args.out / "config.json").exists():
             # Resume with the run's own settings; flags given now override them.
-            from lpgx.train import load_config
+            from lpgx.run_config import load_config
 
             saved = load_config(args.out / "config.json")
             args = tyro.cli(
