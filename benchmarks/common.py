@@ -111,6 +111,7 @@ def environment_info() -> dict[str, Any]:
         "jaxlib": _version("jaxlib"),
         "equinox": _version("equinox"),
         "lpgx": _version("lpgx"),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
 
 
@@ -143,6 +144,7 @@ def environment_lines(command: str, note: str = "") -> list[str]:
         f"{info['cpu_count']} CPU cores; {info['platform']})",
         f"- versions: python {info['python']}, jax {info['jax']}, jaxlib {info['jaxlib']}, "
         f"equinox {info['equinox']}, lpgx {info['lpgx']}",
+        f"- XLA_FLAGS: `{info['xla_flags'] or '(none)'}`",
         f"- command: `{command}`{note}",
     ]
 

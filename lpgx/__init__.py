@@ -3,6 +3,9 @@
 Everything a user embeds is re-exported here; private modules are not part of the API.
 """
 
+# First, before any submodule can start a JAX backend (XLA reads XLA_FLAGS only then):
+# importing `_xla` adds lpgx's default XLA flags (`lpgx._xla.apply_defaults`).
+from . import _xla as _xla  # isort: skip
 from . import mgrl as mgrl
 from ._threefry import _apply_default as _apply_threefry_default
 from ._threefry import use_straight_line_threefry as use_straight_line_threefry

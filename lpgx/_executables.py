@@ -117,7 +117,7 @@ def _aval(x: Any) -> list[str]:
 
 def _key(name: str, salt: str, fn: Any, args: tuple[Any, ...]) -> str:
     fn_dyn, fn_static = eqx.partition(fn, _is_array)
-    args_dyn, args_static = eqx.partition(args, _is_array)
+    args_dyn, args_static = eqx.partition(args, _is_array_like)
     held = hashlib.sha256()
     for leaf in jax.tree.leaves(fn_dyn):
         value = np.asarray(leaf)
@@ -182,22 +182,21 @@ def compile_cached(
 ) -> Callable[..., Any]:
     """``fn`` compiled for ``args`` (as `equinox.filter_jit` would: array leaves of ``fn`` and
     ``args`` are the program's arguments, everything else is static), loaded from ``cache``
-    without tracing when this program was compiled before.
+    without tracing when this program was compiled before. ``args`` may hold
+    `jax.ShapeDtypeStruct` leaves (with their shardings) for arrays still to be computed: the
+    program is then compiled for arrays like them.
 
     A hit cannot trace ``fn`` to learn its output's structure, so the caller gives it:
     ``describe(out)`` records, at the first compilation, what is needed (JSON: e.g. the names of
     a metrics dict; ``out`` holds `jax.ShapeDtypeStruct` leaves), and ``out_structure(record)``
     returns a pytree like the output: the same structure, arrays (or `jax.ShapeDtypeStruct`) where
     the output has arrays, and the output's other leaves (functions, numbers) themselves, which
-    are returned as they are. ``cache`` ``None`` compiles with `equinox.filter_jit` (no file is
-    read or written).
+    are returned as they are. ``cache`` ``None`` only compiles (no file is read or written).
 
     **Returns:** a function of ``args`` (same structure, new values) returning ``fn``'s output.
     """
-    if cache is None:
-        return eqx.filter_jit(fn).lower(*args).compile()  # pyright: ignore[reportFunctionMemberAccess]
     fn_dyn, fn_static = eqx.partition(fn, _is_array)
-    args_dyn, args_static = eqx.partition(args, _is_array)
+    args_dyn, args_static = eqx.partition(args, _is_array_like)
     leaves, in_def = jax.tree.flatten((fn_dyn, args_dyn))
     fn_leaves = len(jax.tree.leaves(fn_dyn))
     traced: list[Any] = []
@@ -219,9 +218,14 @@ def compile_cached(
     def wrap(compiled: Any, structure: Any, static: Any, loaded: bool = False) -> Program:
         return Program(compiled, leaves[:fn_leaves], structure, static, loaded)
 
+    n_in = len(leaves)
+    if cache is None:
+        lowered = jax.jit(flat).lower(*leaves)
+        compiled = lowered.compile()
+        structure, _, static = traced
+        return wrap(compiled, structure, static)
     key = _key(name, salt, fn, args)
     path, meta_path = cache / f"{name}-{key}.bin", cache / f"{name}-{key}.json"
-    n_in = len(leaves)
     try:
         record = json.loads(meta_path.read_text())
         structure, static = arranged(out_structure(record["describe"]))

@@ -101,9 +101,14 @@ def check_divisible(
         )
 
 
-def _put(x: jax.Array | np.ndarray, sharding: NamedSharding) -> jax.Array:
+def _put(
+    x: jax.Array | np.ndarray | jax.ShapeDtypeStruct, sharding: NamedSharding
+) -> jax.Array | jax.ShapeDtypeStruct:
     """`x` placed with `sharding`; over several processes, a whole (host or single-device)
-    value that every process holds is cut to each process's shards."""
+    value that every process holds is cut to each process's shards. A `jax.ShapeDtypeStruct`
+    (an array to come, e.g. from `equinox.filter_eval_shape`) gets the sharding as its own."""
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding, weak_type=x.weak_type)
     if sharding.is_fully_addressable or (isinstance(x, jax.Array) and not x.is_fully_addressable):
         return jax.device_put(x, sharding)
     whole = np.asarray(x)
@@ -113,6 +118,7 @@ def _put(x: jax.Array | np.ndarray, sharding: NamedSharding) -> jax.Array:
 def shard_agents(agents: PyTree, mesh: Mesh) -> PyTree:
     """Place every array leaf of `agents` split along its first (agent) axis over `mesh`.
     Over several processes, every process passes the whole population and keeps its share.
+    `jax.ShapeDtypeStruct` leaves get the sharding they would be placed with.
 
     Raises `ValueError` if a leaf is a scalar or its first axis does not divide by the number
     of devices (check with `check_divisible` first for a message about the config).
@@ -121,7 +127,7 @@ def shard_agents(agents: PyTree, mesh: Mesh) -> PyTree:
     n = mesh.devices.size
 
     def place(x: object) -> object:
-        if not isinstance(x, jax.Array):
+        if not isinstance(x, jax.Array | jax.ShapeDtypeStruct):
             return x
         if x.ndim == 0 or x.shape[0] % n:
             raise ValueError(
@@ -135,11 +141,12 @@ def shard_agents(agents: PyTree, mesh: Mesh) -> PyTree:
 
 
 def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
-    """Place every array leaf of `tree` on all devices of `mesh` (a full copy on each)."""
+    """Place every array leaf of `tree` on all devices of `mesh` (a full copy on each);
+    `jax.ShapeDtypeStruct` leaves get that sharding."""
     everywhere = NamedSharding(mesh, PartitionSpec())
 
     def place(x: object) -> object:
-        return _put(x, everywhere) if isinstance(x, jax.Array) else x
+        return _put(x, everywhere) if isinstance(x, jax.Array | jax.ShapeDtypeStruct) else x
 
     return jax.tree.map(place, tree)
 

@@ -306,6 +306,33 @@ class _StopRequest:
                 signal.signal(s, handler)
 
 
+class _Background:
+    """``fn()`` run on a daemon thread (a process that fails meanwhile does not wait for it);
+    `result` waits and returns its value or raises its exception; `seconds` is how long it ran."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0
+
+        def run() -> None:
+            start = time.perf_counter()
+            try:
+                self._value = fn()
+            except BaseException as e:  # handed to the caller of `result`
+                self._error = e
+            self.seconds = time.perf_counter() - start
+
+        self._thread = threading.Thread(target=run, name="lpgx-compile", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def train(
     config: TrainConfig,
     run_dir: Path,
@@ -368,8 +395,25 @@ def train(
     # Compiled programs found again without tracing where JAX's persistent cache is on.
     executables = None if (multi or debug) else executable_cache_dir()
     salt = json.dumps(_config_dict(config), sort_keys=True, default=str)
+    background: _Background | None = None
     if not multi:
         init_loop = loop.init
+        if not debug:
+            # The chunk's program compiles on another thread (XLA releases the GIL while it
+            # compiles) while the initial state's program compiles and runs on this one: it
+            # needs only the state's shapes and placement.
+            like = loop.shard(eqx.filter_eval_shape(init_loop), mesh)
+            background = _Background(
+                lambda: compile_cached(
+                    "chunk",
+                    salt,
+                    loop.run_chunk,
+                    (like,),
+                    out_structure=lambda d: (like, dict.fromkeys(d["metrics"], like.step)),
+                    describe=lambda out: {"metrics": sorted(out[1])},
+                    cache=executables,
+                )
+            )
         state = (
             init_loop()
             if executables is None
@@ -450,22 +494,13 @@ def train(
         t0 = time.perf_counter()
         if debug:
             compiled = functools.partial(_run_uncompiled, loop)
+        elif background is not None:
+            compiled = background.result()
         else:
-            if multi:
-                compiled = eqx.filter_jit(chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
-            else:
-                like = state
-                compiled = compile_cached(
-                    "chunk",
-                    salt,
-                    loop.run_chunk,
-                    (state,),
-                    out_structure=lambda d: (like, dict.fromkeys(d["metrics"], like.step)),
-                    describe=lambda out: {"metrics": sorted(out[1])},
-                    cache=executables,
-                )
+            compiled = eqx.filter_jit(chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+        compile_s = time.perf_counter() - t0 if background is None else background.seconds
         if cb is not None:
-            cb.on_compiled(time.perf_counter() - t0)
+            cb.on_compiled(compile_s)
             if getattr(compiled, "loaded", False) and hasattr(cb, "on_phase"):
                 cb.on_phase("the chunk's program was loaded from the cache of compiled programs")
             if debug and hasattr(cb, "on_phase"):

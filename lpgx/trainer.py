@@ -221,15 +221,20 @@ class Trainer(eqx.Module):
 
     def shard(self, state: TrainState, mesh: Mesh) -> TrainState:
         """`state` placed on `mesh`: the agents split along the agent axis, everything else
-        (rule, optimiser and curriculum states, key, step) replicated."""
-        # Each part is placed once: the agents are never copied whole onto every device.
-        return TrainState(
-            meta=replicate(state.meta, mesh),
-            agents=shard_agents(state.agents, mesh),
-            curriculum=replicate(state.curriculum, mesh),
-            key=replicate(state.key, mesh),
-            step=replicate(state.step, mesh),
+        (rule, optimiser and curriculum states, key, step) replicated. A state of
+        `jax.ShapeDtypeStruct` leaves (`equinox.filter_eval_shape` of `init`) gets the
+        shardings it would be placed with."""
+        # Each part is placed once: the agents are never copied whole onto every device. The
+        # parts go back in field order by unflattening, as `TrainState(...)` would check that
+        # its leaves are arrays.
+        parts = (
+            replicate(state.meta, mesh),
+            shard_agents(state.agents, mesh),
+            replicate(state.curriculum, mesh),
+            replicate(state.key, mesh),
+            replicate(state.step, mesh),
         )
+        return jax.tree.unflatten(jax.tree.structure(state), jax.tree.leaves(parts))
 
     def constrain(self, state: TrainState, mesh: Mesh) -> TrainState:
         """Inside `jit`: `state` laid out as `shard` places it (agents split, the rest

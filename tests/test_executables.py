@@ -116,3 +116,26 @@ def test_lpgx_train_starts_again_from_its_kept_programs(tmp_path: Path) -> None:
     kept = sorted(p.name.split("-")[0] for p in (tmp_path / "c" / "lpgx-executables").glob("*.bin"))
     assert kept == ["chunk", "init"]
     assert metrics[0] == metrics[1]
+
+
+def test_a_program_compiled_for_shapes_runs_on_the_arrays_that_come_later(tmp_path: Path) -> None:
+    """`lpgx train` compiles its chunk for the initial state's shapes and placement while that
+    state is computed: the program must equal the one compiled for the arrays, with or without
+    the cache."""
+    stepper = Stepper(jnp.asarray(2.0), jax.nn.relu)
+    state: dict[str, object] = {"x": jnp.arange(3.0) - 1.0, "name": "agent"}
+    shapes = {"x": jax.ShapeDtypeStruct((3,), jnp.float32), "name": "agent"}
+    expected = _compile(stepper, state, tmp_path / "arrays")(state)  # pyright: ignore[reportCallIssue]
+    for cache in (None, tmp_path / "shapes"):
+        got = compile_cached(
+            "step",
+            "s",
+            stepper,
+            (shapes,),
+            out_structure=lambda d: (shapes, dict.fromkeys(d["metrics"], shapes["x"])),
+            describe=lambda out: {"metrics": sorted(out[1])},
+            cache=cache,
+        )(state)  # pyright: ignore[reportCallIssue]
+        assert got[0]["name"] == "agent" and sorted(got[1]) == ["max", "sum"]
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_array_equal(a, b)
