@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from lpgx.agents import rollout
 from lpgx.envs import get_level_set
-from lpgx.lifetime import AgentState, Learner, agent_update, evaluate_return, train_lifetime
+from lpgx.lifetime import (
+    AgentState,
+    Learner,
+    agent_update,
+    evaluate_return,
+    train_lifetime,
+    train_until_ended,
+)
 from lpgx.rules import A2C
 
 # Small shapes keep compilation cheap; the dynamics do not depend on them.
@@ -101,6 +108,34 @@ def test_gating_makes_exactly_lifetime_updates(lifetime: int, seed: int) -> None
     _, long_history = _param_history(with_lifetime(CALLS), jax.random.key(seed + 1))
     if lifetime > 0:
         np.testing.assert_array_equal(history[lifetime], long_history[lifetime - 1])
+
+
+def test_stopping_at_the_end_of_the_lifetime_changes_nothing_the_agent_learned() -> None:
+    """`train_until_ended` (a while loop, vmapped over agents with lifetimes 0, 3 and 7 of 9
+    updates) makes the same updates as `train_lifetime`'s masked scan, bit for bit: parameters,
+    optimiser state, step and every update's metrics (zero past the lifetime, where both say
+    ``active`` 0)."""
+    updates = 9
+    lifetimes = jnp.asarray([0, 3, 7], jnp.int32)
+    keys = jax.random.split(jax.random.key(11), 3)
+    tasks = eqx.tree_at(lambda t: t.lifetime, jax.vmap(LEVELS.sample)(keys), lifetimes)
+
+    @eqx.filter_jit
+    def both(tasks: object, keys: jax.Array) -> tuple:
+        def one(fn: object) -> object:
+            return jax.vmap(lambda t, k: fn(LEARNER, RULE, t, k, updates))(tasks, keys)
+
+        return one(train_lifetime), one(train_until_ended)
+
+    (masked, masked_history), (stopped, stopped_history) = both(tasks, keys)
+    assert np.asarray(stopped.step).tolist() == [0, 3, 7]
+    for part in ("params", "opt_state", "step", "task"):
+        assert _tree_equal(getattr(masked, part), getattr(stopped, part)), part
+    active = np.asarray(masked_history["active"])
+    np.testing.assert_array_equal(active, np.arange(updates) < np.asarray(lifetimes)[:, None])
+    for name, values in masked_history.items():
+        got = np.asarray(stopped_history[name])
+        np.testing.assert_array_equal(np.where(active, values, 0.0), got, err_msg=name)
 
 
 def test_vmap_over_agents_equals_one_at_a_time() -> None:

@@ -37,7 +37,7 @@ from jaxtyping import Array, Bool, Float, Key, PyTree
 from .._tree import strided_merge, strided_split, tree_select
 from .._typing import PRNGKeyArray, Scalar
 from ..envs import AbstractTaskDistribution, Task
-from ..lifetime import AgentState, Learner, evaluate_return, train_lifetime
+from ..lifetime import AgentState, Learner, evaluate_return, train_until_ended
 from ..rules import AbstractUpdateRule
 from ._base import AbstractMetaOptimiser, MetaState
 
@@ -355,7 +355,9 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         diagnostics averaged over the updates actually applied.
         """
         k_train, k_eval = jax.random.split(key)
-        trained, history = train_lifetime(
+        # Stops at the end of the lifetime (the masked updates past it would change nothing
+        # the fitness or metrics see): vmapped, at the longest lifetime among the candidates.
+        trained, history = train_until_ended(
             self.learner, rule, agent.task, k_train, self.num_updates, agent=agent
         )
         returns = evaluate_return(
