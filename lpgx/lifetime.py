@@ -13,7 +13,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Float, Int, Key, PyTree
 
 from ._tree import tree_select
 from ._typing import PRNGKeyArray, Scalar
@@ -311,47 +311,60 @@ def train_lifetime(
     return jax.lax.scan(body, agent, jax.random.split(k_updates, num_updates))
 
 
+_Carry = tuple[Int[Array, ""], "AgentState", dict[str, Array]]
+
+
 def train_until_ended(
     learner: Learner,
-    rule: AbstractUpdateRule,
-    task: Task,
-    key: PRNGKeyArray,
+    rules: AbstractUpdateRule,
+    agents: AgentState,
+    keys: Key[Array, " agents"],
     num_updates: int,
-    agent: AgentState | None = None,
-) -> tuple[AgentState, dict[str, Float[Array, " updates"]]]:
-    """`train_lifetime` that stops when the agent's lifetime ends (a `lax.while_loop`) instead
-    of running all `num_updates` updates with the late ones masked.
+    stacked_rules: bool = False,
+) -> tuple[AgentState, dict[str, Float[Array, "agents updates"]]]:
+    """`train_lifetime` for a batch of agents (leading axis, one key each) in a
+    `lax.while_loop` that stops once every agent's lifetime has ended, instead of a scan of
+    `num_updates` updates whose late ones are all masked. With ``stacked_rules``, the inexact
+    arrays of `rules` have the agents' axis too (agent ``i`` learns with rule ``i``: ES
+    candidates); otherwise every agent learns with the one rule.
 
-    The parameters, optimiser state, step and the history of the updates made are those of
-    `train_lifetime` bit for bit (same keys, same updates; the history is zero past the
-    lifetime, where ``active`` is 0 in both); the workers' state (``env_state``, ``obs``) is
-    left where the last update left it instead of stepping on. Vmapped over agents, the loop
-    runs until the longest lifetime among them ends: with lifetimes drawn log-uniformly in
-    [10, 250] (`all_vrandlife`), four pairs of ES candidates average ~150 updates instead of 250.
+    Each update is `agent_update` vmapped over the batch, as `train_lifetime` vmapped would
+    make it, so parameters, optimiser states, steps and the history of updates are those of
+    `train_lifetime` bit for bit up to where the loop stops (the history is zero after it,
+    where ``active`` is 0 in both); the workers' states (``env_state``, ``obs``) stop there too
+    instead of stepping on to `num_updates`. With lifetimes drawn log-uniformly in [10, 250]
+    (`all_vrandlife`), the longest of four ES pairs averages ~150 updates instead of 250.
     """
-    k_init, k_updates = jax.random.split(key)
-    if agent is None:
-        agent = learner.init(k_init, task, rule)
-    keys = jax.random.split(k_updates, num_updates)
-    shapes = jax.eval_shape(lambda a, k: agent_update(learner, rule, a, k)[1], agent, keys[0])
-    history = jax.tree.map(lambda s: jnp.zeros((num_updates, *s.shape), s.dtype), shapes)
+    update_keys = jax.vmap(lambda k: jax.random.split(jax.random.split(k)[1], num_updates))(keys)
+    params, static = eqx.partition(rules, eqx.is_inexact_array)
 
-    def running(carry: tuple[Int[Array, ""], AgentState, Any]) -> Array:
-        i, agent, _ = carry
-        return (i < num_updates) & (agent.step < agent.task.lifetime)
+    def update(
+        agents: AgentState, ks: Key[Array, " agents"]
+    ) -> tuple[AgentState, dict[str, Array]]:
+        if not stacked_rules:
+            return jax.vmap(lambda a, k: agent_update(learner, rules, a, k))(agents, ks)
 
-    def body(
-        carry: tuple[Int[Array, ""], AgentState, Any],
-    ) -> tuple[Int[Array, ""], AgentState, Any]:
-        i, agent, history = carry
-        agent, metrics = agent_update(learner, rule, agent, keys[i])
-        history = jax.tree.map(lambda h, m: h.at[i].set(m), history, metrics)
-        return i + 1, agent, history
+        def one(p: PyTree, a: AgentState, k: PRNGKeyArray) -> tuple[AgentState, dict[str, Array]]:
+            return agent_update(learner, eqx.combine(p, static), a, k)
 
-    _, agent, history = jax.lax.while_loop(
-        running, body, (jnp.zeros((), jnp.int32), agent, history)
-    )
-    return agent, history
+        return jax.vmap(one)(params, agents, ks)
+
+    shapes = jax.eval_shape(update, agents, update_keys[:, 0])[1]
+    history = jax.tree.map(lambda s: jnp.zeros((s.shape[0], num_updates), s.dtype), shapes)
+
+    def running(carry: _Carry) -> Array:
+        i, agents, _ = carry
+        return (i < num_updates) & jnp.any(agents.step < agents.task.lifetime)
+
+    def body(carry: _Carry) -> _Carry:
+        i, agents, history = carry
+        agents, metrics = update(agents, update_keys[:, i])
+        history = jax.tree.map(lambda h, m: h.at[:, i].set(m), history, metrics)
+        return i + 1, agents, history
+
+    first = (jnp.zeros((), jnp.int32), agents, history)
+    _, agents, history = jax.lax.while_loop(running, body, first)
+    return agents, history
 
 
 def evaluate_return(

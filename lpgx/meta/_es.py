@@ -37,7 +37,7 @@ from jaxtyping import Array, Bool, Float, Key, PyTree
 from .._tree import strided_merge, strided_split, tree_select
 from .._typing import PRNGKeyArray, Scalar
 from ..envs import AbstractTaskDistribution, Task
-from ..lifetime import AgentState, Learner, evaluate_return, train_until_ended
+from ..lifetime import AgentState, Learner, evaluate_return, train_lifetime, train_until_ended
 from ..rules import AbstractUpdateRule
 from ._base import AbstractMetaOptimiser, MetaState
 
@@ -355,9 +355,7 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         diagnostics averaged over the updates actually applied.
         """
         k_train, k_eval = jax.random.split(key)
-        # Stops at the end of the lifetime (the masked updates past it would change nothing
-        # the fitness or metrics see): vmapped, at the longest lifetime among the candidates.
-        trained, history = train_until_ended(
+        trained, history = train_lifetime(
             self.learner, rule, agent.task, k_train, self.num_updates, agent=agent
         )
         returns = evaluate_return(
@@ -398,11 +396,36 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
             )
         static = eqx.filter(rule, eqx.is_inexact_array, inverse=True)
 
-        def one(params: PyTree, agent: AgentState, k: PRNGKeyArray) -> Any:
-            return self.evaluate_candidate(eqx.combine(params, static), agent, k)
-
         def chunk(_: None, xs: tuple[PyTree, AgentState, Array]) -> tuple[None, Any]:
-            return None, jax.vmap(one)(*xs)
+            # `evaluate_candidate` vmapped, bit for bit, except that the mini-batch's lifetimes
+            # stop together when the longest ends (`train_until_ended`) instead of running
+            # every masked update to `num_updates`.
+            params, agents, keys = xs
+            k_train, k_eval = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
+            rules = eqx.combine(params, static)
+            trained, history = train_until_ended(
+                self.learner, rules, agents, k_train, self.num_updates, stacked_rules=True
+            )
+
+            def fitness(agent: AgentState, k: PRNGKeyArray) -> Scalar:
+                returns = evaluate_return(
+                    self.learner,
+                    agent.params,
+                    agent.task.level,
+                    k,
+                    self.config.num_eval_episodes,
+                    self.eval_steps,
+                )
+                return jnp.mean(returns)
+
+            active = history.pop("active")
+            count = jnp.sum(active, axis=1)
+            metrics = {
+                f"agent/{k}": jnp.sum(v * active, axis=1) / jnp.maximum(count, 1.0)
+                for k, v in history.items()
+            }
+            metrics["agent/updates"] = count
+            return None, (jax.vmap(fitness)(trained, k_eval), trained, metrics)
 
         # Mini-batch j holds candidates j, j + m, j + 2m, … (strided, as in `MetaGradient`, so
         # that each mini-batch spans every device when the population axis is sharded).

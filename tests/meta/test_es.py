@@ -176,6 +176,38 @@ def test_antithetic_pairs_share_task_agent_and_keys() -> None:
     assert len(np.unique(np.asarray(fitness[:PAIRS]))) > 1
 
 
+def test_the_population_stops_training_when_its_longest_lifetime_ends() -> None:
+    """`population_fitness` trains the candidates together until the longest of their
+    lifetimes (2, 5 and 10 of 10 updates) ends: the same fitness, metrics and trained
+    parameters, bit for bit, as `evaluate_candidate` (every masked update run) vmapped."""
+    pairs = 3
+    tasks = jax.jit(jax.vmap(LEVELS.sample))(jax.random.split(jax.random.key(0), pairs))
+    lifetimes = jnp.asarray([2, 5, 10], jnp.int32)
+    tasks = eqx.tree_at(lambda t: t.lifetime, tasks, lifetimes)
+    state = ES_1.init(_rule(), jax.random.key(3))
+
+    @eqx.filter_jit
+    def both(state: MetaState, tasks: object) -> tuple:
+        agents = ES_1.init_agents(jax.random.key(1), tasks, state.rule)
+        starts, keys = ES_1.candidates(agents, jax.random.key(2))
+        population = ES_1.ask(state, jax.random.key(4), pairs)
+        static = eqx.filter(state.rule, eqx.is_inexact_array, inverse=True)
+        together = ES_1.population_fitness(state.rule, population, starts, keys)
+        one_by_one = jax.vmap(
+            lambda p, a, k: ES_1.evaluate_candidate(eqx.combine(p, static), a, k)
+        )(population, starts, keys)
+        return together, one_by_one
+
+    (fitness, trained, metrics), (fitness_1, trained_1, metrics_1) = both(state, tasks)
+    np.testing.assert_array_equal(fitness, fitness_1)
+    assert _tree_equal(trained.params, trained_1.params)
+    assert _tree_equal(trained.step, trained_1.step)
+    assert sorted(metrics) == sorted(metrics_1)
+    for name in metrics:
+        np.testing.assert_array_equal(metrics[name], metrics_1[name], err_msg=name)
+    np.testing.assert_array_equal(metrics["agent/updates"], np.tile(lifetimes, 2))
+
+
 def test_one_or_four_mini_batches_give_the_same_generation() -> None:
     """Mini-batching changes only the order of work: the same fitness, hence the same ES
     update. The trained agents agree up to float rounding (XLA picks other kernels for a
