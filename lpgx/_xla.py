@@ -7,8 +7,8 @@ workers — then spends most of its time launching kernels: jax 0.4's CPU runtim
 loop into one function instead. XLA still can, for loops that touch fewer bytes per iteration
 than ``xla_cpu_small_while_loop_byte_threshold`` (an option of ``--xla_backend_extra_options``;
 1 kB by default, which almost no loop meets). lpgx raises it to `SMALL_LOOP_BYTES` (64 kB):
-a grid-world step of one environment runs about 3× faster and of 64 about 1.7× (the reference's
-own protocol, `benchmarks/RESULTS.md`), the quick preset's chunk compiles about 1.5 s faster, and
+a grid-world step of one environment runs about 3.5× faster and of 64 about 1.7× (the
+reference's protocol, `benchmarks/RESULTS.md`), the quick preset's chunk compiles ~1.5 s faster, and
 larger loops (4096 environments, anything with a matrix product) are left as they were, so they
 keep their multi-threaded kernels. Results are the same: the test suite, its golden metrics and
 the grid world's property tests pass unchanged with it.
