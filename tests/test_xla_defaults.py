@@ -2,9 +2,12 @@
 own options, off with ``LPGX_XLA_DEFAULTS=0``; and a loop compiled with them gives the results
 it gives without them."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lpgx import _xla
@@ -21,7 +24,7 @@ def no_backend(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_defaults_are_added_once_and_keep_other_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     assert _xla.apply_defaults() == _xla.default_flags()
-    flags = _xla.os.environ["XLA_FLAGS"].split()
+    flags = os.environ["XLA_FLAGS"].split()
     assert flags == ["--xla_force_host_platform_device_count=2", *_xla.default_flags()]
     assert _xla.apply_defaults() == ()  # already there: not added twice
 
@@ -30,18 +33,16 @@ def test_the_defaults_are_added_once_and_keep_other_flags(monkeypatch: pytest.Mo
 def test_the_users_own_backend_options_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XLA_FLAGS", "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling")
     assert _xla.apply_defaults() == ()
-    assert (
-        _xla.os.environ["XLA_FLAGS"] == "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling"
-    )
+    assert os.environ["XLA_FLAGS"] == "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling"
 
 
 @pytest.mark.usefixtures("no_backend")
 def test_off_when_asked_or_too_late(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LPGX_XLA_DEFAULTS", "0")
-    assert _xla.apply_defaults() == () and "XLA_FLAGS" not in _xla.os.environ
+    assert _xla.apply_defaults() == () and "XLA_FLAGS" not in os.environ
     monkeypatch.delenv("LPGX_XLA_DEFAULTS")
     monkeypatch.setattr(_xla, "_backends_initialised", lambda: True)
-    assert _xla.apply_defaults() == () and "XLA_FLAGS" not in _xla.os.environ
+    assert _xla.apply_defaults() == () and "XLA_FLAGS" not in os.environ
 
 
 _GRID_WORLD = """
@@ -76,19 +77,17 @@ np.save(sys.argv[1], np.concatenate(flat))
 
 
 def test_a_small_loop_gives_the_same_results_as_one_kernel(
-    tmp_path: pytest.TempPathFactory,
+    tmp_path: Path,
 ) -> None:
     """200 steps of 4 grid worlds in a scan (small enough to become one kernel with the
     defaults): observations, rewards and ends equal to the last bit with the defaults off."""
-    import numpy as np
-
     outs = []
     for setting in ("1", "0"):
-        path = f"{tmp_path}/{setting}.npy"
-        env = {**_xla.os.environ, "LPGX_XLA_DEFAULTS": setting}
+        path = tmp_path / f"{setting}.npy"
+        env = {**os.environ, "LPGX_XLA_DEFAULTS": setting}
         env.pop("XLA_FLAGS", None)
         proc = subprocess.run(
-            [sys.executable, "-c", _GRID_WORLD, path], env=env, capture_output=True, text=True
+            [sys.executable, "-c", _GRID_WORLD, str(path)], env=env, capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert proc.stdout.strip().splitlines()[-1] == (
