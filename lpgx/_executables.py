@@ -219,33 +219,34 @@ def compile_cached(
         return Program(compiled, leaves[:fn_leaves], structure, static, loaded)
 
     n_in = len(leaves)
-    if cache is None:
-        lowered = jax.jit(flat).lower(*leaves)
-        compiled = lowered.compile()
-        structure, _, static = traced
-        return wrap(compiled, structure, static)
-    key = _key(name, salt, fn, args)
-    path, meta_path = cache / f"{name}-{key}.bin", cache / f"{name}-{key}.json"
-    try:
-        record = json.loads(meta_path.read_text())
-        structure, static = arranged(out_structure(record["describe"]))
-        if structure.num_leaves != record["outputs"] or record["inputs"] != n_in:
-            raise ValueError("cached executable does not match its description")
-        if record.get("lapack"):
-            _initialize_lapack()  # its kernels are bound when a program using them is lowered
-        by_id = {d.id: d for d in jax.devices()}
-        compiled = serialize_executable.deserialize_and_load(
-            path.read_bytes(),
-            jax.tree.structure((tuple(range(n_in)), {})),
-            jax.tree.structure(list(range(record["outputs"]))),
-            execution_devices=[by_id[i] for i in record["devices"]],
-        )
-        return wrap(compiled, structure, static, loaded=True)
-    except Exception:  # any failure to load only means compiling again
-        pass  # not there yet, or unreadable: compile it and (re)write the entry
+    entry: tuple[Path, Path] | None = None
+    if cache is not None:
+        key = _key(name, salt, fn, args)
+        entry = cache / f"{name}-{key}.bin", cache / f"{name}-{key}.json"
+        path, meta_path = entry
+        try:
+            record = json.loads(meta_path.read_text())
+            structure, static = arranged(out_structure(record["describe"]))
+            if structure.num_leaves != record["outputs"] or record["inputs"] != n_in:
+                raise ValueError("cached executable does not match its description")
+            if record.get("lapack"):
+                _initialize_lapack()  # its kernels are bound when a program using them is lowered
+            by_id = {d.id: d for d in jax.devices()}
+            compiled = serialize_executable.deserialize_and_load(
+                path.read_bytes(),
+                jax.tree.structure((tuple(range(n_in)), {})),
+                jax.tree.structure(list(range(record["outputs"]))),
+                execution_devices=[by_id[i] for i in record["devices"]],
+            )
+            return wrap(compiled, structure, static, loaded=True)
+        except Exception:  # any failure to load only means compiling again
+            pass  # not there yet, or unreadable: compile it and (re)write the entry
     lowered = jax.jit(flat).lower(*leaves)
     compiled = lowered.compile()
     structure, described, static = traced
+    if entry is None:
+        return wrap(compiled, structure, static)
+    path, meta_path = entry
     # Foreign functions are bound by address in the process that compiled: a program calling
     # any (a host callback, say) is kept only when all are LAPACK's, which lpgx binds again.
     targets = set(re.findall(r"stablehlo\.custom_call @(\w+)", lowered.as_text()))

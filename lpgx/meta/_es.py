@@ -358,21 +358,33 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         trained, history = train_lifetime(
             self.learner, rule, agent.task, k_train, self.num_updates, agent=agent
         )
+        return self._fitness(trained, k_eval), trained, self._applied_means(history)
+
+    def _fitness(self, trained: AgentState, key: PRNGKeyArray) -> Scalar:
+        """Mean return of `trained`'s policy over ``num_eval_episodes`` fresh first episodes."""
         returns = evaluate_return(
             self.learner,
             trained.params,
-            agent.task.level,
-            k_eval,
+            trained.task.level,
+            key,
             self.config.num_eval_episodes,
             self.eval_steps,
         )
+        return jnp.mean(returns)
+
+    @staticmethod
+    def _applied_means(history: dict[str, Array]) -> dict[str, Array]:
+        """A lifetime's per-update metrics (last axis: updates) averaged over the updates
+        applied (``active``), and their count as ``agent/updates``."""
+        history = dict(history)
         active = history.pop("active")
-        count = jnp.sum(active)
+        count = jnp.sum(active, axis=-1)
         metrics = {
-            f"agent/{k}": jnp.sum(v * active) / jnp.maximum(count, 1.0) for k, v in history.items()
+            f"agent/{k}": jnp.sum(v * active, axis=-1) / jnp.maximum(count, 1.0)
+            for k, v in history.items()
         }
         metrics["agent/updates"] = count
-        return jnp.mean(returns), trained, metrics
+        return metrics
 
     def population_fitness(
         self,
@@ -406,26 +418,8 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
             trained, history = train_until_ended(
                 self.learner, rules, agents, k_train, self.num_updates, stacked_rules=True
             )
-
-            def fitness(agent: AgentState, k: PRNGKeyArray) -> Scalar:
-                returns = evaluate_return(
-                    self.learner,
-                    agent.params,
-                    agent.task.level,
-                    k,
-                    self.config.num_eval_episodes,
-                    self.eval_steps,
-                )
-                return jnp.mean(returns)
-
-            active = history.pop("active")
-            count = jnp.sum(active, axis=1)
-            metrics = {
-                f"agent/{k}": jnp.sum(v * active, axis=1) / jnp.maximum(count, 1.0)
-                for k, v in history.items()
-            }
-            metrics["agent/updates"] = count
-            return None, (jax.vmap(fitness)(trained, k_eval), trained, metrics)
+            fitness = jax.vmap(self._fitness)(trained, k_eval)
+            return None, (fitness, trained, self._applied_means(history))
 
         # Mini-batch j holds candidates j, j + m, j + 2m, … (strided, as in `MetaGradient`, so
         # that each mini-batch spans every device when the population axis is sharded).
