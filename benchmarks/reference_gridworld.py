@@ -7,30 +7,31 @@ This script does not import lpgx: it runs the reference's own code (EmptyJackson
     python3.11 -m venv ref && ref/bin/pip install jax==0.4.13 jaxlib==0.4.13 numpy==1.26.4 \\
         scipy==1.11.4 flax==0.6.11 optax==0.1.5 chex==0.1.82 gymnax==0.0.6 six \\
         ml_dtypes==0.2.0 orbax-checkpoint==0.2.3 protobuf==4.25.9 typing_extensions==4.12.2
-    ref/bin/python benchmarks/reference_gridworld.py --groove PATH/TO/groove
+    ref/bin/python -m benchmarks.reference_gridworld --groove PATH/TO/groove  # in lpgx's root
 
 The timed function is `benchmarks.gridworld.make_timed`'s, written with the reference's calls:
 sample one level per environment (`environments.environments.reset_env_params`, vmapped over
 keys as the reference's level sampler does), reset every environment, then a `lax.scan` of
 ``steps`` vmapped steps (gymnax's `Environment.step`: the reference's automatic reset) with
-uniformly random actions, splitting keys in the scan body; compiled apart, warmed up once,
-median of ``repeats`` timed calls. It returns the total reward and, as lpgx's does, the final
-observations, except with ``--total-only``: the reference's observation is a 3,201-float
-one-hot vector (lpgx's is one integer), and without returning it XLA drops its computation;
-the reference figures quoted in issue 18 were measured that way. Only the `all*` modes run
-through the reference's `reset_env_params` here: `tabular` and `mazes` have no ``obj_ids``
-entry there (KeyError), and `rand_all` fails inside its sampler under jax 0.4.13.
+uniformly random actions, splitting keys in the scan body; timed by
+`benchmarks.common.time_compiled` (compiled apart, warmed up once, median of ``repeats``).
+It returns the total reward and, as lpgx's does, the final observations, except with
+``--total-only``: the reference's observation is a 3,201-float one-hot vector (lpgx's is one
+integer), and without returning it XLA drops its computation; the reference figures quoted in
+issue 18 were measured that way. Only the `all*` modes run through the reference's
+`reset_env_params` here: `tabular` and `mazes` have no ``obj_ids`` entry there (KeyError), and
+`rand_all` fails inside its sampler under jax 0.4.13.
 """
 
 import argparse
 import importlib
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
+
+from .common import time_compiled
 
 ENV_NAME = "GridWorld-v0"
 
@@ -95,17 +96,10 @@ def main() -> None:
         if args.total_only:
             full = timed
             timed = lambda key, full=full, n=n: (jnp.zeros((n, 0)), full(key)[1])  # noqa: E731
-        key = jax.random.PRNGKey(args.seed)
-        start = time.perf_counter()
-        compiled = jax.jit(timed).lower(key).compile()
-        compile_s = time.perf_counter() - start
-        _, total = jax.block_until_ready(compiled(key))
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            _, total = jax.block_until_ready(compiled(key))
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times)
+        timing, (_, total) = time_compiled(
+            timed, jax.random.PRNGKey(args.seed), repeats=args.repeats
+        )
+        median, compile_s = timing.median_s, timing.compile_s
         print(
             f"{n:>6} {compile_s:>10.2f} {1e3 * median:>10.2f} {n * args.steps / median:>14,.0f}"
             f"  {float(total):.3f}",
