@@ -129,14 +129,18 @@ def _divmod(
 
 
 def _once(x: Float[Array, "*shape"], one: Float[Array, ""]) -> Float[Array, "*shape"]:
-    """`x`, computed once: ``x / one`` with ``one == 1`` known only at run time (exact).
+    """`x`, computed once: ``x / (x · 0 + one)`` with ``one == 1`` known only at run time
+    (exact: `x` is a finite uniform, so the denominator is exactly 1).
 
     XLA fuses cheap element-wise producers into each of their consumers, so a random draw
     (twenty rounds of integer hashing) used by several outputs of a step is otherwise hashed
     again for every one of them, and for every element of each; a division counts as
-    expensive, so XLA computes it, and the draw behind it, once.
+    expensive, so XLA computes it, and the draw behind it, once. The denominator has `x`'s
+    shape: XLA rewrites a division by a broadcast scalar into a (cheap) multiplication by its
+    reciprocal, which it then duplicates again; measured, the respawn draws of a batched step
+    were hashed twice per step that way, a fifth of an ES generation.
     """
-    return x / one
+    return x / (x * 0.0 + one)
 
 
 def place_in_free_cells(
