@@ -17,7 +17,7 @@ from jaxtyping import Array, Float, Int, Key, PyTree
 
 from ._tree import tree_select
 from ._typing import PRNGKeyArray, Scalar
-from .agents import Agent, Trajectory, reset_workers, rollout
+from .agents import Agent, Trajectory, first_episode_returns, reset_workers, rollout
 from .envs import AbstractEnvironment, AbstractTaskDistribution, ObsSpec, Task
 from .rules import AbstractUpdateRule, LifetimeContext
 
@@ -378,11 +378,11 @@ def evaluate_return(
     """Undiscounted return of the first episode of each of `episodes` fresh workers.
 
     Actions are sampled from the policy. `max_steps` must be at least the level's episode
-    length (use the level set's ``eval_steps``) so every first episode ends.
+    length (use the level set's ``eval_steps``) so every first episode ends; the loop stops
+    when the last of them has (`first_episode_returns`).
     """
     k_reset, k_roll = jax.random.split(key)
     env_state, obs = reset_workers(learner.env, level, k_reset, episodes)
-    _, _, traj = rollout(learner.env, level, params.policy, env_state, obs, k_roll, max_steps)
-    # Count rewards up to and including each worker's first `done`.
-    ended_before = jnp.cumsum(traj.done.astype(jnp.int32), axis=0) - traj.done.astype(jnp.int32)
-    return jnp.sum(jnp.where(ended_before == 0, traj.reward, 0.0), axis=0)
+    return first_episode_returns(
+        learner.env, level, params.policy, env_state, obs, k_roll, max_steps
+    )

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lpgx.agents import rollout
+from lpgx.agents import reset_workers, rollout
 from lpgx.envs import get_level_set
 from lpgx.lifetime import (
     AgentState,
@@ -138,6 +138,45 @@ def test_stopping_at_the_end_of_the_lifetime_changes_nothing_the_agent_learned()
     for name, values in masked_history.items():
         got = np.asarray(stopped_history[name])
         np.testing.assert_array_equal(np.where(ran, values, 0.0), got, err_msg=name)
+
+
+def test_evaluation_stops_after_the_last_first_episode_and_returns_the_same() -> None:
+    """`evaluate_return` (a while loop that stops once every worker's first episode has ended,
+    vmapped over tasks of `all`: episode limits logU[20, 750], objects that end episodes)
+    equals the first-episode sums of a full `rollout` of ``eval_steps``: the same steps, the
+    same rewards, summed in an order XLA may choose for the trajectory."""
+    levels = get_level_set("all")
+    learner = Learner.for_tasks(levels, num_workers=4, rollout_len=5)
+    keys = jax.random.split(jax.random.key(5), 4)
+    tasks = jax.vmap(levels.sample)(keys)
+    episodes, steps = 8, levels.eval_steps
+
+    def full_rollout(agent: AgentState, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        # `evaluate_return` before it stopped early: the whole rollout, masked after each
+        # worker's first `done`.
+        k_reset, k_roll = jax.random.split(key)
+        level = agent.task.level
+        env_state, obs = reset_workers(learner.env, level, k_reset, episodes)
+        _, _, traj = rollout(learner.env, level, agent.params.policy, env_state, obs, k_roll, steps)
+        done = traj.done.astype(jnp.int32)
+        first = (jnp.cumsum(done, axis=0) - done) == 0
+        ends = jnp.argmax(traj.done, axis=0)
+        return jnp.sum(jnp.where(first, traj.reward, 0.0), axis=0), ends
+
+    @eqx.filter_jit
+    def both(tasks: object, keys: jax.Array) -> tuple:
+        agents = jax.vmap(lambda t, k: learner.init(k, t, RULE))(tasks, keys)
+        stopped = jax.vmap(
+            lambda a, k: evaluate_return(learner, a.params, a.task.level, k, episodes, steps)
+        )(agents, keys)
+        return stopped, jax.vmap(full_rollout)(agents, keys)
+
+    stopped, (full, ends) = both(tasks, keys)
+    np.testing.assert_allclose(np.asarray(stopped), np.asarray(full), rtol=1e-6, atol=1e-6)
+    # The check means something: first episodes end at different steps, all before the
+    # rollout's end, and the returns are not all equal.
+    assert int(jnp.max(ends)) < steps - 1 and len(np.unique(np.asarray(ends))) > 4
+    assert len(np.unique(np.asarray(full))) > 2
 
 
 def test_vmap_over_agents_equals_one_at_a_time() -> None:

@@ -16,7 +16,7 @@ from jaxtyping import Array, Bool, Float, Int, PyTree
 from .._typing import PRNGKeyArray
 from ..envs import AbstractEnvironment
 
-__all__ = ["Trajectory", "reset_workers", "rollout"]
+__all__ = ["Trajectory", "first_episode_returns", "reset_workers", "rollout"]
 
 
 class Trajectory(eqx.Module):
@@ -41,6 +41,27 @@ def reset_workers(
     return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_workers), level)
 
 
+def _act_and_step(
+    env: AbstractEnvironment,
+    level: PyTree,
+    policy: Callable[[Array], Float[Array, " actions"]],
+    env_state: PyTree,
+    obs: Array,
+    key: PRNGKeyArray,
+) -> tuple[PyTree, Array, tuple[Array, Array, Array, Array]]:
+    """One step of every worker (see `rollout`): ``(env_state, next_obs, (action, reward,
+    done, logp))``."""
+    k_act, k_env = jax.random.split(key)
+    logits = jax.vmap(policy)(obs)
+    action = jax.random.categorical(k_act, logits).astype(jnp.int32)
+    logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
+    step_env = jax.vmap(env.step, in_axes=(0, None, 0, 0))
+    env_state, next_obs, reward, done = step_env(
+        jax.random.split(k_env, obs.shape[0]), level, env_state, action
+    )
+    return env_state, next_obs, (action, reward, done, logp)
+
+
 def rollout(
     env: AbstractEnvironment,
     level: PyTree,
@@ -59,22 +80,14 @@ def rollout(
     **Returns:** ``(env_state, obs, trajectory)`` with the state and observation after the last
     step, so the next rollout continues the same episodes.
     """
-    num_workers = obs.shape[0]
     policy = jax.lax.stop_gradient(policy)
-    step_env = jax.vmap(env.step, in_axes=(0, None, 0, 0))
 
     def step(
         carry: tuple[PyTree, Array], k: PRNGKeyArray
     ) -> tuple[tuple[PyTree, Array], tuple[Array, ...]]:
         env_state, obs = carry
-        k_act, k_env = jax.random.split(k)
-        logits = jax.vmap(policy)(obs)
-        action = jax.random.categorical(k_act, logits).astype(jnp.int32)
-        logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
-        env_state, next_obs, reward, done = step_env(
-            jax.random.split(k_env, num_workers), level, env_state, action
-        )
-        return (env_state, next_obs), (obs, action, reward, done, logp)
+        env_state, next_obs, out = _act_and_step(env, level, policy, env_state, obs, k)
+        return (env_state, next_obs), (obs, *out)
 
     (env_state, last_obs), (obs_t, action, reward, done, logp) = jax.lax.scan(
         step, (env_state, obs), jax.random.split(key, length)
@@ -83,3 +96,50 @@ def rollout(
         obs=obs_t, action=action, reward=reward, done=done, logp=logp, last_obs=last_obs
     )
     return env_state, last_obs, traj
+
+
+_Carry = tuple[Int[Array, ""], PyTree, Array, Bool[Array, " W"], Float[Array, " W"]]
+
+
+def first_episode_returns(
+    env: AbstractEnvironment,
+    level: PyTree,
+    policy: Callable[[Array], Float[Array, " actions"]],
+    env_state: PyTree,
+    obs: Array,
+    key: PRNGKeyArray,
+    max_steps: int,
+) -> Float[Array, " W"]:
+    """Undiscounted return of every worker's current episode: `rollout` for `max_steps`
+    steps, its rewards summed up to and including each worker's first ``done``, in a
+    `lax.while_loop` that stops as soon as every worker's episode has ended.
+
+    The same steps and keys as `rollout`, the rewards added in time order; only the steps
+    after the last episode's end are skipped. (Summing a whole trajectory's masked rewards
+    gives the same returns up to the order of float additions, which XLA may choose.) Under
+    `vmap` the loop runs until every batch member's episodes have ended, carrying a few values
+    per worker, not a trajectory.
+    """
+    policy = jax.lax.stop_gradient(policy)
+    keys = jax.random.split(key, max_steps)
+
+    def running(carry: _Carry) -> Bool[Array, ""]:
+        t, _, _, ended, _ = carry
+        return (t < max_steps) & ~jnp.all(ended)
+
+    def step(carry: _Carry) -> _Carry:
+        t, env_state, obs, ended, total = carry
+        env_state, obs, (_, reward, done, _) = _act_and_step(
+            env, level, policy, env_state, obs, keys[t]
+        )
+        return t + 1, env_state, obs, ended | done, total + jnp.where(ended, 0.0, reward)
+
+    num_workers = obs.shape[0]
+    start = (
+        jnp.zeros((), jnp.int32),
+        env_state,
+        obs,
+        jnp.zeros((num_workers,), bool),
+        jnp.zeros((num_workers,), jnp.float32),
+    )
+    return jax.lax.while_loop(running, step, start)[4]
