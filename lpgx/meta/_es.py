@@ -427,9 +427,10 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
             )
         static = eqx.filter(rule, eqx.is_inexact_array, inverse=True)
         xs = (population, agents, keys)
+        # Each mini-batch trains until its longest lifetime ends, so candidates of similar
+        # lifetimes train together: the shortest P / m in the first mini-batch, and so on.
+        order = None
         if m > 1:
-            # Each mini-batch trains until its longest lifetime ends, so candidates of similar
-            # lifetimes train together: the shortest P / m in the first mini-batch, and so on.
             order = _by_lifetime(jnp.minimum(agents.task.lifetime, self.num_updates), m)
             xs = jax.tree.map(lambda x: x[order], xs)
 
@@ -450,8 +451,9 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         # each mini-batch spans every device when the population axis is sharded).
         _, out = jax.lax.scan(chunk, None, strided_split(xs, m))
         out = strided_merge(out)
-        if m > 1:
-            out = jax.tree.map(lambda x: x[jnp.argsort(order)], out)
+        if order is not None:
+            back = jnp.argsort(order)
+            out = jax.tree.map(lambda x: x[back], out)
         return out
 
     def generation(
