@@ -48,6 +48,9 @@ class ESBench:
     repeats: int = 3
     devices: int = 1
     """Devices the pairs (and candidates) are split over; ``pairs`` must divide by it."""
+    mini_batches: int = 1
+    """Mini-batches the ``2 · pairs`` candidates train in, one after another (grouped by
+    lifetime); it must divide ``2 · pairs``."""
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(
@@ -56,7 +59,7 @@ class ESBench:
             use_es=True,
             lifetime_conditioning=self.lifetime_conditioning,
             num_agents=self.pairs,
-            num_mini_batches=1,
+            num_mini_batches=self.mini_batches,
             env_workers=self.workers,
             train_rollout_len=self.rollout_len,
             lpg_gru_width=self.lpg_gru_width,
@@ -138,7 +141,7 @@ def measure_es(c: ESBench, seed: int = 0) -> dict[str, Any]:
         raise ValueError(f"num_updates must be at least 1, got {num_updates}")
     num_updates = min(num_updates, levels.max_lifetime)
     assert isinstance(trainer.meta_opt, EvolutionStrategy)
-    es = dataclasses.replace(trainer.meta_opt, num_updates=num_updates, num_mini_batches=1)
+    es = dataclasses.replace(trainer.meta_opt, num_updates=num_updates)
     k_rule, k_meta, k_tasks, k_agents, k_step = jax.random.split(jax.random.key(seed), 5)
 
     @eqx.filter_jit
