@@ -177,6 +177,10 @@ def test_evaluation_stops_after_the_last_first_episode_and_returns_the_same() ->
     # rollout's end, and the returns are not all equal.
     assert int(jnp.max(ends)) < steps - 1 and len(np.unique(np.asarray(ends))) > 4
     assert len(np.unique(np.asarray(full))) > 2
+    with pytest.raises(ValueError, match="max_steps must be at least 1"):
+        evaluate_return(
+            LEARNER, LEARNER.init(keys[0], TASK, RULE).params, TASK.level, keys[0], 2, 0
+        )
 
 
 def test_vmap_over_agents_equals_one_at_a_time() -> None:

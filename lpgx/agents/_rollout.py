@@ -120,6 +120,11 @@ def first_episode_returns(
     `vmap` the loop runs until every batch member's episodes have ended, carrying a few values
     per worker, not a trajectory.
     """
+    if max_steps < 1:
+        raise ValueError(
+            f"max_steps must be at least 1 (the longest episode: a level set's eval_steps), "
+            f"got {max_steps}"
+        )
     policy = jax.lax.stop_gradient(policy)
     keys = jax.random.split(key, max_steps)
 
