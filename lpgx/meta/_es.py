@@ -429,6 +429,8 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         xs = (population, agents, keys)
         # Each mini-batch trains until its longest lifetime ends, so candidates of similar
         # lifetimes train together: the shortest P / m in the first mini-batch, and so on.
+        # (With the population axis sharded, XLA moves the candidates the order takes to other
+        # devices; a generation's training dwarfs that copy.)
         order = None
         if m > 1:
             order = _by_lifetime(jnp.minimum(agents.task.lifetime, self.num_updates), m)
