@@ -65,9 +65,11 @@ SCRIPT = textwrap.dedent(
     np.testing.assert_allclose(a1_table, np.asarray(table), rtol=2e-5, atol=1e-6)
     np.testing.assert_allclose(float(m1["outer_loss"]), float(m8["outer_loss"]), rtol=1e-5)
 
-    # An ES generation: 8 antithetic pairs = 16 candidates, 2 per device.
+    # An ES generation: 8 antithetic pairs = 16 candidates, 2 per device, in 2 (strided)
+    # mini-batches, each spanning every device.
     es = lpgx.EvolutionStrategy(
-        learner, lpgx.ESConfig(num_eval_episodes=4), num_updates=3, eval_steps=20
+        learner, lpgx.ESConfig(num_eval_episodes=4), num_updates=3, eval_steps=20,
+        num_mini_batches=2,
     )
     pairs = 8
     es_state = es.init(rule, jax.random.key(5))

@@ -9,9 +9,8 @@ One generation (one call to `EvolutionStrategy.step`):
    differ only in the rule's parameters.
 3. **Fitness.** Each candidate trains its agent for its task's lifetime, with no
    meta-gradient, then scores the mean undiscounted return over ``num_eval_episodes`` fresh
-   episodes. Candidates are vmapped within a mini-batch, grouped by lifetime, and train
-   together until the longest of their lifetimes ends; mini-batches run one after another in
-   a `lax.scan` (memory).
+   episodes. Candidates are vmapped within a mini-batch and train together until the longest
+   of their lifetimes ends; mini-batches run one after another in a `lax.scan` (memory).
 4. **Tell.** Fitness is negated (evosax minimises), shaped (`pairwise_fitness_shaping_fn` by
    default, or evosax's centred ranks) and the mean takes an Adam step (β₁ = 0.99) with a
    learning rate decaying ×0.999 per generation to a floor.
@@ -33,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Bool, Float, Int, Key, PyTree
+from jaxtyping import Array, Bool, Float, Key, PyTree
 
 from .._tree import strided_merge, strided_split, tree_select
 from .._typing import PRNGKeyArray, Scalar
@@ -120,14 +119,6 @@ def pairwise_fitness_shaping_fn(
     return -jnp.concatenate([first_wins, ~first_wins]).astype(fitness.dtype)
 
 
-def _by_lifetime(lifetimes: Int[Array, " P"], num_groups: int) -> Int[Array, " P"]:
-    """The order of rows that makes `strided_split` into `num_groups` groups put the ``P / m``
-    shortest `lifetimes` in group 0, the next ``P / m`` in group 1, and so on (ties in row
-    order): row ``k·m + j`` of the result is the row of rank ``j·(P / m) + k``."""
-    ranked = jnp.argsort(lifetimes, stable=True)
-    return ranked.reshape(num_groups, -1).T.reshape(-1)
-
-
 def _shaping(name: str) -> Callable[..., Array]:
     from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn
 
@@ -205,8 +196,7 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
     - ``num_updates``: agent updates per candidate; pass the level set's ``max_lifetime``
       (shorter tasks stop updating at their own lifetime).
     - ``eval_steps``: rollout length of the fitness episodes; the level set's ``eval_steps``.
-    - ``num_mini_batches``: candidates are evaluated in this many sequential vmapped groups
-      (of similar lifetimes, see `population_fitness`);
+    - ``num_mini_batches``: candidates are evaluated in this many sequential vmapped groups;
       it must divide the population size ``2 × num_agents``.
 
     The number of agents (= tasks = antithetic pairs per generation) is that of the agents
@@ -404,16 +394,12 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
         keys: Key[Array, " P"],
     ) -> tuple[Float[Array, " P"], AgentState, dict[str, Float[Array, " P"]]]:
         """`evaluate_candidate` for every candidate: vmapped within each of
-        ``num_mini_batches`` mini-batches, which a `lax.scan` runs in turn.
+        ``num_mini_batches`` (strided) mini-batches, which a `lax.scan` runs in turn.
 
         A mini-batch's candidates train together until the longest of their lifetimes ends
-        (`train_until_ended`), so the candidates are grouped by lifetime: the ``P / m``
-        shortest in the first mini-batch, and so on. What a candidate learns and scores does
-        not depend on its mini-batch (up to the rounding of XLA's kernels for other batch
-        sizes); only the masked updates that are run change. With lifetimes drawn log-uniformly in
-        [10, 250] (`all_vrandlife`), the ``ta-lpg`` preset's 1,024 candidates in 8 mini-batches
-        run ~720 updates per generation instead of ~1,900 (each strided mini-batch of 128
-        almost always holds a lifetime near 250).
+        (`train_until_ended`). (Grouping candidates by lifetime would make that shorter; a
+        permutation of the population makes XLA replicate it over the devices of a sharded
+        population axis, so it waits for a grouping within each device's share.)
 
         `population` holds the candidates' inexact arrays of `rule` (leading axis ``P``);
         `agents` and `keys` have the same leading axis (see `candidates`).
@@ -426,15 +412,6 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
                 f"num_mini_batches={m}; choose a number of mini-batches that divides it."
             )
         static = eqx.filter(rule, eqx.is_inexact_array, inverse=True)
-        xs = (population, agents, keys)
-        # Each mini-batch trains until its longest lifetime ends, so candidates of similar
-        # lifetimes train together: the shortest P / m in the first mini-batch, and so on.
-        # (With the population axis sharded, XLA moves the candidates the order takes to other
-        # devices; a generation's training dwarfs that copy.)
-        order = None
-        if m > 1:
-            order = _by_lifetime(jnp.minimum(agents.task.lifetime, self.num_updates), m)
-            xs = jax.tree.map(lambda x: x[order], xs)
 
         def chunk(_: None, xs: tuple[PyTree, AgentState, Array]) -> tuple[None, Any]:
             # `evaluate_candidate` vmapped, bit for bit, except that the mini-batch's lifetimes
@@ -449,14 +426,10 @@ class EvolutionStrategy(AbstractMetaOptimiser[ESAgents]):
             fitness = jax.vmap(self._fitness)(trained, k_eval)
             return None, (fitness, trained, self._applied_means(history))
 
-        # Mini-batch j holds rows j, j + m, j + 2m, … (strided, as in `MetaGradient`, so that
-        # each mini-batch spans every device when the population axis is sharded).
-        _, out = jax.lax.scan(chunk, None, strided_split(xs, m))
-        out = strided_merge(out)
-        if order is not None:
-            back = jnp.argsort(order)
-            out = jax.tree.map(lambda x: x[back], out)
-        return out
+        # Mini-batch j holds candidates j, j + m, j + 2m, … (strided, as in `MetaGradient`, so
+        # that each mini-batch spans every device when the population axis is sharded).
+        _, out = jax.lax.scan(chunk, None, strided_split((population, agents, keys), m))
+        return strided_merge(out)
 
     def generation(
         self, state: MetaState, agents: ESAgents, key: PRNGKeyArray

@@ -19,7 +19,6 @@ from lpgx.agents import Agent, Trajectory
 from lpgx.envs import get_level_set
 from lpgx.lifetime import Learner
 from lpgx.meta import ESAgents, ESConfig, EvolutionStrategy, MetaState, pairwise_fitness_shaping_fn
-from lpgx.meta._es import _by_lifetime
 from lpgx.rules import LPG, AbstractUpdateRule, LifetimeContext
 
 LEVELS = get_level_set("small")
@@ -221,34 +220,6 @@ def test_one_or_four_mini_batches_give_the_same_generation() -> None:
     assert _tree_equal(one[0].rule, four[0].rule)
     for a, b in zip(jax.tree.leaves(one[1]), jax.tree.leaves(four[1]), strict=True):
         np.testing.assert_allclose(a, b, atol=0.05)
-
-
-def test_mini_batches_group_candidates_by_lifetime() -> None:
-    """With lifetimes that differ, four mini-batches hold candidates of similar lifetimes (so
-    each stops early: 2 + 5 + 9 + 10 updates instead of four times 10) and give the fitness
-    and ES update of one mini-batch, bit for bit; the trained agents come back in the
-    population's order."""
-    lifetimes = jnp.asarray([10, 2, 9, 2, 5, 10, 5, 9], jnp.int32)  # one per pair
-    order = _by_lifetime(jnp.concatenate([lifetimes, lifetimes]), 4)
-    groups = np.asarray(jnp.concatenate([lifetimes, lifetimes])[order]).reshape(4, 4)
-    # `strided_split` gives mini-batch j the rows j, j + 4, …: column j above.
-    assert groups.T.tolist() == [[2, 2, 2, 2], [5, 5, 5, 5], [9, 9, 9, 9], [10, 10, 10, 10]]
-    assert sorted(np.asarray(order).tolist()) == list(range(2 * PAIRS))
-
-    @eqx.filter_jit
-    def generation(es: EvolutionStrategy, state: MetaState) -> tuple:
-        k_tasks, k_agents, k_step = jax.random.split(jax.random.key(1), 3)
-        tasks = jax.vmap(LEVELS.sample)(jax.random.split(k_tasks, PAIRS))
-        tasks = eqx.tree_at(lambda t: t.lifetime, tasks, lifetimes)
-        return es.generation(state, es.init_agents(k_agents, tasks, state.rule), k_step)
-
-    state = ES_1.init(_rule(), jax.random.key(0))
-    one, four = generation(ES_1, state), generation(ES_4, state)
-    np.testing.assert_array_equal(one[3], four[3])
-    assert _tree_equal(one[0].opt_state, four[0].opt_state)
-    np.testing.assert_array_equal(one[1].agent.step, lifetimes)
-    np.testing.assert_array_equal(four[1].agent.step, lifetimes)
-    np.testing.assert_array_equal(one[2]["agent/updates"], four[2]["agent/updates"])
 
 
 def test_es_trains_ta_lpg() -> None:
