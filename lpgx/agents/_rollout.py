@@ -41,25 +41,30 @@ def reset_workers(
     return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_workers), level)
 
 
-def _act_and_step(
-    env: AbstractEnvironment,
-    level: PyTree,
-    policy: Callable[[Array], Float[Array, " actions"]],
-    env_state: PyTree,
-    obs: Array,
-    key: PRNGKeyArray,
-) -> tuple[PyTree, Array, tuple[Array, Array, Array, Array]]:
-    """One step of every worker (see `rollout`): ``(env_state, next_obs, (action, reward,
-    done, logp))``."""
-    k_act, k_env = jax.random.split(key)
-    logits = jax.vmap(policy)(obs)
-    action = jax.random.categorical(k_act, logits).astype(jnp.int32)
-    logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
+_Step = Callable[[PyTree, Array, PRNGKeyArray], tuple[PyTree, Array, tuple[Array, ...]]]
+
+
+def _stepper(
+    env: AbstractEnvironment, level: PyTree, policy: Callable[[Array], Float[Array, " actions"]]
+) -> _Step:
+    """One step of every worker with `policy` (see `rollout`): ``(env_state, obs, key) ->
+    (env_state, next_obs, (action, reward, done, logp))``."""
+    policy = jax.lax.stop_gradient(policy)
     step_env = jax.vmap(env.step, in_axes=(0, None, 0, 0))
-    env_state, next_obs, reward, done = step_env(
-        jax.random.split(k_env, obs.shape[0]), level, env_state, action
-    )
-    return env_state, next_obs, (action, reward, done, logp)
+
+    def act_and_step(
+        env_state: PyTree, obs: Array, key: PRNGKeyArray
+    ) -> tuple[PyTree, Array, tuple[Array, ...]]:
+        k_act, k_env = jax.random.split(key)
+        logits = jax.vmap(policy)(obs)
+        action = jax.random.categorical(k_act, logits).astype(jnp.int32)
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
+        env_state, next_obs, reward, done = step_env(
+            jax.random.split(k_env, obs.shape[0]), level, env_state, action
+        )
+        return env_state, next_obs, (action, reward, done, logp)
+
+    return act_and_step
 
 
 def rollout(
@@ -80,13 +85,13 @@ def rollout(
     **Returns:** ``(env_state, obs, trajectory)`` with the state and observation after the last
     step, so the next rollout continues the same episodes.
     """
-    policy = jax.lax.stop_gradient(policy)
+    act_and_step = _stepper(env, level, policy)
 
     def step(
         carry: tuple[PyTree, Array], k: PRNGKeyArray
     ) -> tuple[tuple[PyTree, Array], tuple[Array, ...]]:
         env_state, obs = carry
-        env_state, next_obs, out = _act_and_step(env, level, policy, env_state, obs, k)
+        env_state, next_obs, out = act_and_step(env_state, obs, k)
         return (env_state, next_obs), (obs, *out)
 
     (env_state, last_obs), (obs_t, action, reward, done, logp) = jax.lax.scan(
@@ -125,7 +130,7 @@ def first_episode_returns(
             f"max_steps must be at least 1 (the longest episode: a level set's eval_steps), "
             f"got {max_steps}"
         )
-    policy = jax.lax.stop_gradient(policy)
+    act_and_step = _stepper(env, level, policy)
     keys = jax.random.split(key, max_steps)
 
     def running(carry: _Carry) -> Bool[Array, ""]:
@@ -134,9 +139,7 @@ def first_episode_returns(
 
     def step(carry: _Carry) -> _Carry:
         t, env_state, obs, ended, total = carry
-        env_state, obs, (_, reward, done, _) = _act_and_step(
-            env, level, policy, env_state, obs, keys[t]
-        )
+        env_state, obs, (_, reward, done, _) = act_and_step(env_state, obs, keys[t])
         return t + 1, env_state, obs, ended | done, total + jnp.where(ended, 0.0, reward)
 
     num_workers = obs.shape[0]
