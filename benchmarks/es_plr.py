@@ -49,8 +49,8 @@ class ESBench:
     devices: int = 1
     """Devices the pairs (and candidates) are split over; ``pairs`` must divide by it."""
     mini_batches: int = 1
-    """Mini-batches the ``2 · pairs`` candidates train in, one after another (grouped by
-    lifetime); it must divide ``2 · pairs``."""
+    """Mini-batches the ``2 · pairs`` candidates train in, one after another (strided, each
+    until its longest lifetime ends); it must divide ``2 · pairs``."""
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(
