@@ -22,14 +22,17 @@ replaced. The cache is used where JAX's persistent cache is on (``jax_compilatio
 which `lpgx` turns on by default), in ``<that directory>/lpgx-executables``.
 """
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,7 +155,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 class Program:
     """A compiled program of `compile_cached`: call it with the arguments' new values.
-    ``loaded`` says whether it came from the cache (no tracing) rather than a compilation."""
+    ``loaded`` says whether it came from the cache (no tracing) rather than a compilation;
+    ``writing`` is the thread writing its cache entry, if one is."""
 
     def __init__(
         self, compiled: Any, held: list[Any], structure: Any, static: Any, loaded: bool
@@ -164,11 +168,29 @@ class Program:
             static,
         )
         self.loaded = loaded
+        self.writing: threading.Thread | None = None
+
+    def wait_written(self) -> None:
+        """Wait until this program's cache entry is written (at once if none is being)."""
+        if self.writing is not None:
+            self.writing.join()
 
     def __call__(self, *args: Any) -> Any:
         new_leaves = jax.tree.leaves(eqx.filter(args, _is_array))
         arrays = jax.tree.unflatten(self._structure, self._compiled(*self._held, *new_leaves))
         return eqx.combine(arrays, self._static)
+
+
+def _without_jax_cache_write() -> contextlib.AbstractContextManager[Any]:
+    """On this thread, compilations write no entry to JAX's persistent cache (JAX skips the
+    entries that took less than ``jax_persistent_cache_min_compile_time_secs`` to compile; the
+    option is set here for this thread alone). A no-op where JAX's internals differ."""
+    try:
+        from jax._src import config as jax_config
+
+        return jax_config.persistent_cache_min_compile_time_secs(math.inf)
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - JAX's private layout
+        return contextlib.nullcontext()
 
 
 def compile_cached(
@@ -179,7 +201,9 @@ def compile_cached(
     out_structure: Callable[[dict[str, Any]], Any],
     describe: Callable[[Any], dict[str, Any]] = lambda out: {},
     cache: Path | None = None,
-) -> Callable[..., Any]:
+    traced_hook: Callable[[], None] | None = None,
+    write_in_background: bool = False,
+) -> Program:
     """``fn`` compiled for ``args`` (as `equinox.filter_jit` would: array leaves of ``fn`` and
     ``args`` are the program's arguments, everything else is static), loaded from ``cache``
     without tracing when this program was compiled before. ``args`` may hold
@@ -192,8 +216,14 @@ def compile_cached(
     returns a pytree like the output: the same structure, arrays (or `jax.ShapeDtypeStruct`) where
     the output has arrays, and the output's other leaves (functions, numbers) themselves, which
     are returned as they are. ``cache`` ``None`` only compiles (no file is read or written).
+    ``traced_hook()``, when given, is called (at most once) when ``fn`` is traced and lowered,
+    before XLA compiles, or before a cached program is loaded: from then on the call holds
+    Python's lock only briefly. With ``write_in_background``, a new entry is written on
+    another thread (not a daemon: the interpreter waits for it before exiting), so the program
+    can run meanwhile; `Program.wait_written` waits for it.
 
-    **Returns:** a function of ``args`` (same structure, new values) returning ``fn``'s output.
+    **Returns:** a `Program`: a function of ``args`` (same structure, new values) returning
+    ``fn``'s output.
     """
     fn_dyn, fn_static = eqx.partition(fn, _is_array)
     args_dyn, args_static = eqx.partition(args, _is_array_like)
@@ -218,6 +248,13 @@ def compile_cached(
     def wrap(compiled: Any, structure: Any, static: Any, loaded: bool = False) -> Program:
         return Program(compiled, leaves[:fn_leaves], structure, static, loaded)
 
+    hooked = [traced_hook]
+
+    def notify() -> None:
+        hook, hooked[0] = hooked[0], None
+        if hook is not None:
+            hook()
+
     n_in = len(leaves)
     entry: tuple[Path, Path] | None = None
     if cache is not None:
@@ -232,6 +269,7 @@ def compile_cached(
             if record.get("lapack"):
                 _initialize_lapack()  # its kernels are bound when a program using them is lowered
             by_id = {d.id: d for d in jax.devices()}
+            notify()  # loading needs no tracing
             compiled = serialize_executable.deserialize_and_load(
                 path.read_bytes(),
                 jax.tree.structure((tuple(range(n_in)), {})),
@@ -242,34 +280,45 @@ def compile_cached(
         except Exception:  # any failure to load only means compiling again
             pass  # not there yet, or unreadable: compile it and (re)write the entry
     lowered = jax.jit(flat).lower(*leaves)
-    compiled = lowered.compile()
+    notify()
     structure, described, static = traced
     if entry is None:
-        return wrap(compiled, structure, static)
+        return wrap(lowered.compile(), structure, static)
     path, meta_path = entry
     # Foreign functions are bound by address in the process that compiled: a program calling
     # any (a host callback, say) is kept only when all are LAPACK's, which lpgx binds again.
     targets = set(re.findall(r"stablehlo\.custom_call @(\w+)", lowered.as_text()))
-    if any(not t.startswith("lapack_") for t in targets):
-        return wrap(compiled, structure, static)
     try:
         expected, _ = arranged(out_structure(described))
     except (KeyError, TypeError, ValueError):
         expected = None
-    if expected != structure:  # a later start could not reassemble the output: keep no entry
-        return wrap(compiled, structure, static)
-    try:
-        payload, _, _ = serialize_executable.serialize(compiled)
-        unloaded = getattr(compiled._executable, "_unloaded_executable")  # noqa: B009
-        meta = {
-            "describe": described,
-            "inputs": n_in,
-            "outputs": structure.num_leaves,
-            "devices": [d.id for d in unloaded.device_list],
-            "lapack": bool(targets),
-        }
-        _write_atomically(path, payload)
-        _write_atomically(meta_path, json.dumps(meta).encode())
-    except (OSError, ValueError, NotImplementedError, AttributeError):
-        pass  # a cache that cannot be written only costs the next start its tracing
-    return wrap(compiled, structure, static)
+    # An entry is kept unless a later start could not bind its foreign functions or
+    # reassemble its output; then JAX's own cache (keyed by the lowered program) keeps it.
+    if any(not t.startswith("lapack_") for t in targets) or expected != structure:
+        return wrap(lowered.compile(), structure, static)
+    with _without_jax_cache_write():  # this cache keeps it: writing it twice costs the start
+        compiled = lowered.compile()
+
+    def write() -> None:
+        try:
+            payload, _, _ = serialize_executable.serialize(compiled)
+            unloaded = getattr(compiled._executable, "_unloaded_executable")  # noqa: B009
+            meta = {
+                "describe": described,
+                "inputs": n_in,
+                "outputs": structure.num_leaves,
+                "devices": [d.id for d in unloaded.device_list],
+                "lapack": bool(targets),
+            }
+            _write_atomically(path, payload)
+            _write_atomically(meta_path, json.dumps(meta).encode())
+        except (OSError, ValueError, NotImplementedError, AttributeError):
+            pass  # a cache that cannot be written only costs the next start its tracing
+
+    program = wrap(compiled, structure, static)
+    if write_in_background:
+        program.writing = threading.Thread(target=write, name=f"lpgx-cache-{name}")
+        program.writing.start()
+    else:
+        write()
+    return program

@@ -36,7 +36,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 
-from ._executables import compile_cached
+from ._executables import Program, compile_cached
 from ._executables import directory as executable_cache_dir
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .compose import TrainConfig, build, make_learner, make_tasks
@@ -307,24 +307,33 @@ class _StopRequest:
 
 
 class _Background:
-    """``fn()`` run on a daemon thread (a process that fails meanwhile does not wait for it);
-    `result` waits and returns its value or raises its exception; `seconds` is how long it ran."""
+    """``fn(traced)`` run on a daemon thread (a process that fails meanwhile does not wait for
+    it); `result` waits and returns its value or raises its exception; `seconds` is how long it
+    ran. ``fn`` calls ``traced()`` once it no longer needs Python's lock for long (its program
+    is traced and lowered; XLA compiles without the lock), and `wait_traced` waits for that
+    (or for ``fn`` to end)."""
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
+    def __init__(self, fn: Callable[[Callable[[], None]], Any]) -> None:
         self._value: Any = None
         self._error: BaseException | None = None
+        self._traced = threading.Event()
         self.seconds = 0.0
 
         def run() -> None:
             start = time.perf_counter()
             try:
-                self._value = fn()
+                self._value = fn(self._traced.set)
             except BaseException as e:  # handed to the caller of `result`
                 self._error = e
+            finally:
+                self._traced.set()
             self.seconds = time.perf_counter() - start
 
         self._thread = threading.Thread(target=run, name="lpgx-compile", daemon=True)
         self._thread.start()
+
+    def wait_traced(self) -> None:
+        self._traced.wait()
 
     def result(self) -> Any:
         self._thread.join()
@@ -396,15 +405,15 @@ def train(
     executables = None if (multi or debug) else executable_cache_dir()
     salt = json.dumps(_config_dict(config), sort_keys=True, default=str)
     background: _Background | None = None
+    programs: list[Program] = []  # compiled here, their cache entries written meanwhile
     if not multi:
         init_loop = loop.init
+        # The initial state's shapes (and placement) are all the chunk's program needs.
+        shapes = None if debug else eqx.filter_eval_shape(init_loop)
         if not debug:
-            # The chunk's program compiles on another thread (XLA releases the GIL while it
-            # compiles) while the initial state's program compiles and runs on this one: it
-            # needs only the state's shapes and placement.
-            like = loop.shard(eqx.filter_eval_shape(init_loop), mesh)
+            like = loop.shard(shapes, mesh)
             background = _Background(
-                lambda: compile_cached(
+                lambda traced: compile_cached(
                     "chunk",
                     salt,
                     loop.run_chunk,
@@ -412,20 +421,29 @@ def train(
                     out_structure=lambda d: (like, dict.fromkeys(d["metrics"], like.step)),
                     describe=lambda out: {"metrics": sorted(out[1])},
                     cache=executables,
+                    traced_hook=traced,
+                    write_in_background=True,
                 )
             )
-        state = (
-            init_loop()
-            if executables is None
-            else compile_cached(
+            # The chunk's program compiles on another thread (XLA releases Python's lock while
+            # it compiles) beside the initial state's program on this one. Traced at the same
+            # time, the two would only take turns with the lock and both start compiling late:
+            # the initial state's is traced once the chunk's (the longer compile) is.
+            background.wait_traced()
+        if executables is None:
+            state = init_loop()
+        else:
+            init_program = compile_cached(
                 "init",
                 salt,
                 init_loop,
                 (),
-                out_structure=lambda _: eqx.filter_eval_shape(init_loop),
+                out_structure=lambda _: shapes,
                 cache=executables,
-            )()
-        )
+                write_in_background=True,
+            )
+            programs.append(init_program)
+            state = init_program()
         if resume_step is not None:
             state, meta = load_checkpoint(run_dir, resume_step, state)
             start_wall = float(meta.get("wall_s", 0.0))
@@ -496,6 +514,7 @@ def train(
             compiled = functools.partial(_run_uncompiled, loop)
         elif background is not None:
             compiled = background.result()
+            programs.append(compiled)
         else:
             compiled = eqx.filter_jit(chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
         compile_s = time.perf_counter() - t0 if background is None else background.seconds
@@ -550,6 +569,8 @@ def train(
         if stop_signal is not None and int(state.step) > last_ckpt:
             checkpoint(state, time.perf_counter() - t_start)
     interrupted = stop_signal is not None
+    for program in programs:
+        program.wait_written()
 
     peak = peak_memory_bytes(mesh.devices.size)
     evaluation = None

@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lpgx._executables import compile_cached
+from lpgx._executables import Program, compile_cached
 
 TRACES: list[str] = []
 
@@ -33,7 +34,9 @@ class Stepper(eqx.Module):
         return {"x": y, "name": state["name"]}, {"sum": y.sum(), "max": y.max()}
 
 
-def _compile(stepper: Stepper, state: dict[str, object], cache: Path, salt: str = "s") -> object:
+def _compile(
+    stepper: Stepper, state: dict[str, object], cache: Path, salt: str = "s", **options: Any
+) -> Program:
     return compile_cached(
         "step",
         salt,
@@ -42,6 +45,7 @@ def _compile(stepper: Stepper, state: dict[str, object], cache: Path, salt: str 
         out_structure=lambda d: (state, dict.fromkeys(d["metrics"], state["x"])),
         describe=lambda out: {"metrics": sorted(out[1])},
         cache=cache,
+        **options,
     )
 
 
@@ -63,6 +67,33 @@ def test_a_second_compilation_loads_without_tracing(tmp_path: Path) -> None:
     # New argument values, same program: still no trace, and the values are used.
     moved = again({"x": state["x"] + 1.0, "name": "agent"})  # pyright: ignore[reportCallIssue]
     assert TRACES == ["traced"] and float(moved[1]["sum"]) != float(out[1]["sum"])
+
+
+def test_the_hook_comes_once_after_tracing_and_the_entry_is_written_beside_the_run(
+    tmp_path: Path,
+) -> None:
+    """`lpgx train` traces its initialiser once the chunk's hook says the chunk is traced, and
+    lets the chunk's entry be written while the first chunk runs."""
+    stepper = Stepper(jnp.asarray(2.0), jax.nn.relu)
+    state: dict[str, object] = {"x": jnp.arange(3.0) - 1.0, "name": "agent"}
+    TRACES.clear()
+    hooked: list[object] = []
+    first = _compile(
+        stepper,
+        state,
+        tmp_path,
+        traced_hook=lambda: hooked.append(len(TRACES)),
+        write_in_background=True,
+    )
+    out = first(state)  # runs while the entry may still be being written
+    first.wait_written()
+    assert hooked == [1], "once, after the trace"
+    assert first.writing is not None and not first.writing.is_alive()
+    assert len(list(tmp_path.glob("step-*.bin"))) == 1
+    # A hit calls the hook once too (before loading), and traces nothing.
+    again = _compile(stepper, state, tmp_path, traced_hook=lambda: hooked.append("hit"))
+    assert hooked == [1, "hit"] and again.loaded and TRACES == ["traced"]
+    np.testing.assert_array_equal(again(state)[0]["x"], out[0]["x"])
 
 
 def test_another_program_never_gets_an_entry_that_is_not_its_own(tmp_path: Path) -> None:
@@ -115,6 +146,9 @@ def test_lpgx_train_starts_again_from_its_kept_programs(tmp_path: Path) -> None:
         metrics.append(records)
     kept = sorted(p.name.split("-")[0] for p in (tmp_path / "c" / "lpgx-executables").glob("*.bin"))
     assert kept == ["chunk", "init"]
+    # Kept by lpgx, they are not written to JAX's own cache too (its entries of the small
+    # programs around them are).
+    assert not list((tmp_path / "c").glob("jit_flat-*")), sorted((tmp_path / "c").iterdir())
     assert metrics[0] == metrics[1]
 
 

@@ -175,3 +175,19 @@ def test_default_eval_interval_keeps_evaluation_a_tenth_of_training() -> None:
     bad = dataclasses.replace(TINY, eval_on="dense,nowhere")
     with pytest.raises(ValueError, match="--eval-on nowhere"):
         periodic_evaluation(bad)
+
+
+def test_a_start_whose_chunk_fails_to_trace_does_not_wait_forever() -> None:
+    """`train` traces its initialiser once the chunk's program is traced: a chunk that fails
+    before that still lets the start go on, and its error is raised where the program is
+    needed."""
+    from lpgx.train import _Background
+
+    def fails(traced: object) -> None:
+        del traced
+        raise ValueError("the chunk could not be traced")
+
+    background = _Background(fails)
+    background.wait_traced()  # returns: the thread has ended
+    with pytest.raises(ValueError, match="could not be traced"):
+        background.result()
