@@ -1,5 +1,6 @@
 """Entry point of the `lpgx` command: dispatches to one sub-command module per command group."""
 
+import gc
 import importlib
 import sys
 
@@ -56,8 +57,12 @@ def _usage(console: Console) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the `lpgx` command line; returns the exit status."""
+def main(argv: list[str] | None = None, *, freeze_imports: bool = False) -> int:
+    """Run the `lpgx` command line; returns the exit status.
+
+    With ``freeze_imports`` (the console script's `run`), the objects the sub-command's imports
+    made are moved out of reach of Python's garbage collector (`gc.freeze`) before it runs.
+    """
     args, cache = _compile_cache.strip_flag(list(sys.argv[1:] if argv is None else argv))
     console = Console(stderr=True)
     if not args or args[0] in ("-h", "--help"):
@@ -72,8 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     _compile_cache.fast_compile_flags()
     _compile_cache.configure(cache)
     module = importlib.import_module(COMMANDS[command][0])
+    if freeze_imports:
+        gc.freeze()
     return int(module.main(rest))
 
 
+def run() -> int:
+    """The `lpgx` console script (and ``python -m lpgx_cli.main``): `main` in a process of its
+    own, with Python's cyclic garbage collector tuned for a command that imports JAX and then
+    traces large programs.
+
+    By default a collection starts every 700 new container objects: ~590 of them before the
+    quick preset's chunk is traced, and 4 full ones, each walking the ~130,000 objects JAX's and
+    lpgx's imports made (75 ms apiece), 0.2–0.3 s of the 2.1 s start-up spends before XLA
+    compiles (imports, set-up, tracing; benchmarks/RESULTS.md, "Issue 18, sixth pass"). Here a
+    collection starts every 50,000 (~20 until then, none full), and the imported objects, which
+    live as long as the process, are frozen (`gc.freeze`) so later collections skip them.
+    Cycles are still collected; in-process callers of `main` (tests, notebooks) keep their own
+    settings.
+    """
+    gc.set_threshold(50_000, 10, 10)
+    return main(freeze_imports=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
