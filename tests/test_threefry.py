@@ -54,3 +54,27 @@ def test_subkeys_are_the_split_keys() -> None:
     np.testing.assert_array_equal(
         jax.random.key_data(only), jax.random.key_data(jax.random.split(rbg, 3)[1])
     )
+
+
+def test_straight_line_hash_is_jaxs_unrolled_hash_operation_for_operation() -> None:
+    """The same jaxpr as JAX's own unrolled hash (so the same program, not only the same bits),
+    for counters of one shape and keys broadcast against them."""
+    from jax._src.random import threefry2x32 as threefry
+
+    from lpgx._threefry import straight_line_hash
+
+    def jaxs(*args: jax.Array) -> tuple[jax.Array, ...]:
+        return tuple(threefry._threefry2x32_lowering(*args, use_rolled_loops=False))
+
+    u32 = np.uint32
+    for key_shape, count_shape in [((), ()), ((1,), (5,)), ((3, 1), (3, 4)), ((2, 3), (2, 3))]:
+        args = (
+            np.full(key_shape, 7, u32),
+            np.full(key_shape, 11, u32),
+            np.arange(np.prod(count_shape), dtype=u32).reshape(count_shape),
+            np.arange(np.prod(count_shape), dtype=u32).reshape(count_shape) + u32(5),
+        )
+        want, got = jax.make_jaxpr(jaxs)(*args), jax.make_jaxpr(straight_line_hash)(*args)
+        assert str(got) == str(want)
+        for a, b in zip(jax.jit(jaxs)(*args), jax.jit(straight_line_hash)(*args), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
