@@ -9,6 +9,10 @@ step's record reaches ``metrics.jsonl``: the chunk has run and its metrics are o
 wall time of the whole process (also its checkpoint, writing compiled programs to the cache and
 the interpreter's exit), and the compile time the command prints.
 
+The speed of a shared machine drifts (here by up to 50 % within an hour), so each round also
+times XLA compiling a fixed small program in this process (`speed_probe`), and the report gives
+its median: figures from different sittings compare only beside it.
+
 Run ``python -m benchmarks.startup --help`` for the options.
 """
 
@@ -27,7 +31,7 @@ import tyro
 
 from .common import report_results
 
-__all__ = ["Config", "main", "run_once"]
+__all__ = ["Config", "main", "run_once", "speed_probe"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,34 @@ class Config:
     """Processes per setting (the median is reported)."""
     markdown: Path | None = None
     """Also write the results as a markdown table (with the run's environment) to this file."""
+
+
+def speed_probe() -> float:
+    """Seconds XLA takes here now to compile one fixed small program (the gradient of a
+    16-unit recurrent net scanned over 8 steps; about 0.2 s on the 2-core development VM): a
+    yardstick for the machine's current speed at the work start-up is made of. Median of three
+    compilations, each of a freshly built function (so nothing is reused)."""
+    import jax
+    import jax.numpy as jnp
+
+    def once() -> float:
+        def loss(ws: jax.Array, x: jax.Array) -> jax.Array:
+            def step(h: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+                return jnp.tanh(h @ w) + jnp.sin(h), jnp.sum(h**2)
+
+            h, ys = jax.lax.scan(step, x, ws)
+            return jnp.sum(h) + jnp.sum(ys)
+
+        grad = jax.jit(jax.grad(lambda ws, x: loss(ws, x) + loss(2 * ws, jnp.cos(x))))
+        lowered = grad.lower(
+            jax.ShapeDtypeStruct((8, 16, 16), jnp.float32),
+            jax.ShapeDtypeStruct((4, 16), jnp.float32),
+        )
+        start = time.perf_counter()
+        lowered.compile()
+        return time.perf_counter() - start
+
+    return statistics.median(once() for _ in range(3))
 
 
 def run_once(preset: str, cache: Path | None, workdir: Path) -> tuple[float, float, float | None]:
@@ -77,9 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     firsts: dict[str, list[float]] = {s: [] for s in settings}
     walls: dict[str, list[float]] = {s: [] for s in settings}
     compiles: dict[str, list[float]] = {s: [] for s in settings}
+    probes: list[float] = []
     workdir = Path(tempfile.mkdtemp(prefix="lpgx-startup-"))
     try:
         for i in range(config.repeats):
+            probes.append(speed_probe())
+            print(f"round {i + 1}: speed probe {probes[-1]:.3f} s", file=sys.stderr)
             cache = workdir / f"cache{i}"
             for setting in settings:
                 first, wall, compile_s = run_once(
@@ -118,8 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         command=" ".join(["python -m benchmarks.startup", *args]),
         markdown=config.markdown,
-        protocol=[f"- {config.repeats} processes per setting, alternating settings"],
+        protocol=[
+            f"- {config.repeats} processes per setting, alternating settings",
+            f"- machine speed probe (XLA compiling a fixed small program, `speed_probe`), "
+            f"median of {len(probes)}: {statistics.median(probes):.3f} s",
+        ],
     )
+    print(f"machine speed probe, median: {statistics.median(probes):.3f} s", file=sys.stderr)
     return 0
 
 
