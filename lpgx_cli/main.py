@@ -88,7 +88,7 @@ def run() -> int:
     traces large programs.
 
     By default a collection starts every 700 new container objects: ~590 of them before the
-    quick preset's chunk is traced, and 4 full ones, each walking the ~130,000 objects JAX's and
+    quick preset's chunk is lowered, and 4 full ones, each walking the ~130,000 objects JAX's and
     lpgx's imports made (75 ms apiece), 0.2–0.3 s of the 2.1 s start-up spends before XLA
     compiles (imports, set-up, tracing; benchmarks/RESULTS.md, "Issue 18, sixth pass"). Here a
     collection starts every 50,000 (~20 until then, none full), and the imported objects, which
