@@ -18,20 +18,80 @@ module is imported, the first thing ``import lpgx`` does; `APPLIED` records what
 adds the option while no backend is initialised, and never when ``XLA_FLAGS`` already names
 ``--xla_backend_extra_options`` (the user's options win: a second one would replace theirs).
 ``LPGX_XLA_DEFAULTS=0`` before importing lpgx turns it off.
+
+With the same option lpgx also passes `CODEGEN_OPTIONS` to LLVM, which XLA's CPU backend runs
+over every kernel: no loop strength reduction, no machine-instruction scheduling before or after
+register allocation. These passes only choose how addresses are computed and in which order
+independent instructions run, never which arithmetic is done, so results are bitwise the same
+(the test suite, its golden metrics and `tests/test_xla_defaults.py`); on this 2-core CPU they
+took 7–10 % of the CPU time of compiling the quick preset's chunk, and the compiled programs ran
+no slower (`benchmarks/RESULTS.md`, "Issue 18, seventh pass"). LLVM stops the process at the first
+compile if it does not know an option, so they are added only for jaxlib versions below
+`CODEGEN_VERIFIED_BELOW` (the options are a decade old in LLVM; a newer jaxlib gets them once
+checked), and only when no GPU or TPU plugin is installed (XLA's GPU backend reads the same
+options for its own LLVM, where they were not measured) or ``JAX_PLATFORMS=cpu``.
 """
 
+import importlib.util
 import os
 
-__all__ = ["APPLIED", "SMALL_LOOP_BYTES", "apply_defaults", "default_flags"]
+__all__ = [
+    "APPLIED",
+    "CODEGEN_OPTIONS",
+    "CODEGEN_VERIFIED_BELOW",
+    "SMALL_LOOP_BYTES",
+    "apply_defaults",
+    "codegen_options_apply",
+    "default_flags",
+]
 
 SMALL_LOOP_BYTES = 65536
+CODEGEN_OPTIONS = (
+    "-disable-lsr",
+    "-enable-misched=false",
+    "-enable-post-misched=false",
+    "-post-RA-scheduler=false",
+)
+"""LLVM options (``--xla_backend_extra_options`` passes each to LLVM's command-line parser)."""
+CODEGEN_VERIFIED_BELOW = (0, 11)
+"""`CODEGEN_OPTIONS` are added only for jaxlib versions below this one."""
 _ENV_VAR = "LPGX_XLA_DEFAULTS"
 _EXTRA = "--xla_backend_extra_options"
 
 
-def default_flags() -> tuple[str, ...]:
-    """The XLA flags lpgx adds to ``XLA_FLAGS`` by default."""
-    return (f"{_EXTRA}=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}",)
+def _jaxlib_version() -> tuple[int, ...] | None:
+    try:
+        from jaxlib.version import __version__
+    except ImportError:  # pragma: no cover - jaxlib is a dependency of jax
+        return None
+    parts = []
+    for part in __version__.split(".")[:2]:
+        if not part.isdigit():
+            return None
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def codegen_options_apply() -> bool:
+    """Whether `default_flags` includes `CODEGEN_OPTIONS`: a jaxlib below
+    `CODEGEN_VERIFIED_BELOW`, and CPU only (``JAX_PLATFORMS`` names only ``cpu``, or, when it is
+    unset, no ``jax_plugins`` package, which GPU plugins install, and no ``libtpu``)."""
+    version = _jaxlib_version()
+    if version is None or version >= CODEGEN_VERIFIED_BELOW:
+        return False
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip().lower()
+    if platforms:
+        return all(p.strip() == "cpu" for p in platforms.split(","))
+    return not any(importlib.util.find_spec(name) for name in ("jax_plugins", "libtpu"))
+
+
+def default_flags(codegen: bool | None = None) -> tuple[str, ...]:
+    """The XLA flags lpgx adds to ``XLA_FLAGS`` by default; with `CODEGEN_OPTIONS` if `codegen`
+    (``None``: where `codegen_options_apply`)."""
+    options = [f"xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"]
+    if codegen_options_apply() if codegen is None else codegen:
+        options.extend(CODEGEN_OPTIONS)
+    return (f"{_EXTRA}={','.join(options)}",)
 
 
 def _backends_initialised() -> bool:

@@ -45,6 +45,23 @@ def test_off_when_asked_or_too_late(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _xla.apply_defaults() == () and "XLA_FLAGS" not in os.environ
 
 
+def test_llvm_options_only_for_checked_jaxlib_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = _xla.default_flags()[0]
+    assert extra.startswith("--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=")
+    monkeypatch.setattr(_xla, "_jaxlib_version", lambda: (0, 10))
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert _xla.codegen_options_apply()
+    assert _xla.default_flags()[0].endswith("," + ",".join(_xla.CODEGEN_OPTIONS))
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")  # XLA's GPU backend reads them too
+    assert not _xla.codegen_options_apply()
+    assert "-disable-lsr" not in _xla.default_flags()[0]
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    monkeypatch.setattr(_xla, "_jaxlib_version", lambda: _xla.CODEGEN_VERIFIED_BELOW)
+    assert not _xla.codegen_options_apply()  # an unknown LLVM option would stop the process
+    monkeypatch.setattr(_xla, "_jaxlib_version", lambda: None)
+    assert not _xla.codegen_options_apply()
+
+
 _GRID_WORLD = """
 import sys
 import jax, jax.numpy as jnp, numpy as np
@@ -71,16 +88,30 @@ def run(key):
 compiled = jax.jit(run).lower(jax.random.key(3)).compile()
 out = compiled(jax.random.key(3))
 print("one kernel" if "xla_cpu_small_call" in compiled.as_text() else "kernels", flush=True)
-flat = [np.ravel(np.asarray(x)).astype(np.float64) for x in jax.tree.leaves(out)]
+
+# Floating point through loops both ways: a GRU's gradient over 40 steps of 16 sequences.
+import equinox as eqx
+
+def loss(cell, xs):
+    def step(h, x):
+        h = jax.vmap(cell)(x, h)
+        return h, jnp.sum(jnp.tanh(h) * x[:, :1])
+    _, ys = jax.lax.scan(step, jnp.zeros((16, 24)), xs)
+    return jnp.sum(ys**2) / 1000.0
+
+cell = eqx.nn.GRUCell(5, 24, key=jax.random.key(0))
+xs = jax.random.normal(jax.random.key(1), (40, 16, 5))
+grads = eqx.filter_jit(eqx.filter_grad(loss))(cell, xs)
+flat = [np.ravel(np.asarray(x)).astype(np.float64) for x in jax.tree.leaves((out, grads))]
 np.save(sys.argv[1], np.concatenate(flat))
 """
 
 
-def test_a_small_loop_gives_the_same_results_as_one_kernel(
-    tmp_path: Path,
-) -> None:
+def test_the_defaults_give_the_same_results(tmp_path: Path) -> None:
     """200 steps of 4 grid worlds in a scan (small enough to become one kernel with the
-    defaults): observations, rewards and ends equal to the last bit with the defaults off."""
+    defaults) and a GRU's gradient through a scan: observations, rewards, ends and gradients
+    equal to the last bit with the defaults (the small-loop threshold, and on a CPU-only install
+    LLVM's `CODEGEN_OPTIONS`) off."""
     outs = []
     for setting in ("1", "0"):
         path = tmp_path / f"{setting}.npy"
