@@ -56,9 +56,16 @@ def test_fast_compile_flags_respect_the_user(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_foo=1")
     assert _compile_cache.fast_compile_flags() == (
         "--xla_cpu_foo=1 --xla_llvm_disable_expensive_passes=true"
+        " --xla_disable_hlo_passes=hlo-verifier"
     )
     monkeypatch.setenv("XLA_FLAGS", "--xla_llvm_disable_expensive_passes=false")
-    assert _compile_cache.fast_compile_flags() == "--xla_llvm_disable_expensive_passes=false"
+    assert _compile_cache.fast_compile_flags() == (
+        "--xla_llvm_disable_expensive_passes=false --xla_disable_hlo_passes=hlo-verifier"
+    )
+    monkeypatch.setenv("XLA_FLAGS", "--xla_disable_hlo_passes=cse")  # the user's list wins
+    assert _compile_cache.fast_compile_flags() == (
+        "--xla_disable_hlo_passes=cse --xla_llvm_disable_expensive_passes=true"
+    )
     monkeypatch.setenv("LPGX_XLA_FAST_COMPILE", "0")
     monkeypatch.setenv("XLA_FLAGS", "")
     assert _compile_cache.fast_compile_flags() == ""
