@@ -23,13 +23,14 @@ With the same option lpgx also passes `CODEGEN_OPTIONS` to LLVM, which XLA's CPU
 over every kernel: no loop strength reduction, no machine-instruction scheduling before or after
 register allocation. These passes only choose how addresses are computed and in which order
 independent instructions run, never which arithmetic is done, so results are bitwise the same
-(the test suite, its golden metrics and `tests/test_xla_defaults.py`); on this 2-core CPU they
-took 7–10 % of the CPU time of compiling the quick preset's chunk, and the compiled programs ran
-no slower (`benchmarks/RESULTS.md`, "Issue 18, seventh pass"). LLVM stops the process at the first
-compile if it does not know an option, so they are added only for jaxlib versions below
+(`tests/test_xla_defaults.py`, ``python -m benchmarks.xla_options``; the test suite passes
+unchanged). On the 2-core development CPU the quick preset's chunk compiles with 4–11 % less CPU
+time without them, a grid-world program with 21–26 % less, and the programs run no slower
+(`benchmarks/RESULTS.md`, "Issue 18, seventh pass"). LLVM ends the process at the first compile
+if it does not know an option, so they are added only for jaxlib versions below
 `CODEGEN_VERIFIED_BELOW` (the options are a decade old in LLVM; a newer jaxlib gets them once
-checked), and only when no GPU or TPU plugin is installed (XLA's GPU backend reads the same
-options for its own LLVM, where they were not measured) or ``JAX_PLATFORMS=cpu``.
+checked), and only when no GPU or TPU plugin is installed (XLA's GPU backend passes the same
+options to its own LLVM, where they were not measured) or ``JAX_PLATFORMS=cpu``.
 """
 
 import importlib.util
