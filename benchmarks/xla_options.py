@@ -93,9 +93,10 @@ def _chunk(chunk_steps: int, inputs: bool) -> dict[str, tuple[Any, tuple[Any, ..
     from lpgx.compose import PRESETS, build
 
     trainer = build(replace(PRESETS["quick"][1], train_steps=chunk_steps))
-    like = trainer.shard(eqx.filter_eval_shape(trainer.init), trainer.mesh(None))
     if inputs:
         like = trainer.init()
+    else:
+        like = trainer.shard(eqx.filter_eval_shape(trainer.init), trainer.mesh(None))
 
     def is_leaf(x: Any) -> bool:
         return isinstance(x, jax.Array | jax.ShapeDtypeStruct)

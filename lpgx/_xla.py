@@ -89,8 +89,10 @@ def codegen_options_apply() -> bool:
 def default_flags(codegen: bool | None = None) -> tuple[str, ...]:
     """The XLA flags lpgx adds to ``XLA_FLAGS`` by default; with `CODEGEN_OPTIONS` if `codegen`
     (``None``: where `codegen_options_apply`)."""
+    if codegen is None:
+        codegen = codegen_options_apply()
     options = [f"xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"]
-    if codegen_options_apply() if codegen is None else codegen:
+    if codegen:
         options.extend(CODEGEN_OPTIONS)
     return (f"{_EXTRA}={','.join(options)}",)
 
