@@ -11,7 +11,9 @@ the interpreter's exit), and the compile time the command prints.
 
 The speed of a shared machine drifts (here by up to 50 % within an hour), so each round also
 times XLA compiling a fixed small program in this process (`speed_probe`), and the report gives
-its median: figures from different sittings compare only beside it.
+its median: figures from different sittings compare only beside it. With ``--fast-compile``
+two more settings run in each round: a first and a second start of ``lpgx train
+--fast-compile`` (a cache of their own).
 
 Run ``python -m benchmarks.startup --help`` for the options.
 """
@@ -44,6 +46,8 @@ class Config:
     """Processes per setting (the median is reported)."""
     markdown: Path | None = None
     """Also write the results as a markdown table (with the run's environment) to this file."""
+    fast_compile: bool = False
+    """Also time first and second starts of ``lpgx train --fast-compile``."""
 
 
 def speed_probe() -> float:
@@ -74,15 +78,18 @@ def speed_probe() -> float:
     return statistics.median(once() for _ in range(3))
 
 
-def run_once(preset: str, cache: Path | None, workdir: Path) -> tuple[float, float, float | None]:
-    """One `lpgx train --train-steps 1` process; `cache` ``None`` runs it with the cache off.
+def run_once(
+    preset: str, cache: Path | None, workdir: Path, extra: tuple[str, ...] = ()
+) -> tuple[float, float, float | None]:
+    """One `lpgx train --train-steps 1` process (with the arguments `extra` too); `cache`
+    ``None`` runs it with the cache off.
 
     **Returns:** ``(seconds to the first meta-step, wall seconds of the process, compile
     seconds printed by the command or None)``.
     """
     out = Path(tempfile.mkdtemp(dir=workdir)) / "run"
     cmd = [sys.executable, "-m", "lpgx_cli.main", "train", "--preset", preset]
-    cmd += ["--train-steps", "1", "--no-evaluate", "--out", str(out)]
+    cmd += ["--train-steps", "1", "--no-evaluate", "--out", str(out), *extra]
     env = dict(os.environ)
     env.pop("LPGX_COMPILE_CACHE", None)
     if cache is None:
@@ -106,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     config = tyro.cli(Config, args=args, prog="python -m benchmarks.startup")
     settings = ("cache off", "cache on, first start", "cache on, second start")
+    if config.fast_compile:
+        settings += ("--fast-compile, first start", "--fast-compile, second start")
     firsts: dict[str, list[float]] = {s: [] for s in settings}
     walls: dict[str, list[float]] = {s: [] for s in settings}
     compiles: dict[str, list[float]] = {s: [] for s in settings}
@@ -115,11 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(config.repeats):
             probes.append(speed_probe())
             print(f"round {i + 1}: speed probe {probes[-1]:.3f} s", file=sys.stderr)
-            cache = workdir / f"cache{i}"
             for setting in settings:
-                first, wall, compile_s = run_once(
-                    config.preset, None if setting == "cache off" else cache, workdir
-                )
+                fast = setting.startswith("--fast-compile")
+                cache = None if setting == "cache off" else workdir / f"cache{i}{'f' * fast}"
+                extra = ("--fast-compile",) if fast else ()
+                first, wall, compile_s = run_once(config.preset, cache, workdir, extra)
                 firsts[setting].append(first)
                 walls[setting].append(wall)
                 if compile_s is not None:

@@ -1,5 +1,6 @@
 """The CLI's persistent compilation cache: where it lives and how it is turned off."""
 
+import os
 from pathlib import Path
 
 import jax
@@ -69,3 +70,24 @@ def test_fast_compile_flags_respect_the_user(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("LPGX_XLA_FAST_COMPILE", "0")
     monkeypatch.setenv("XLA_FLAGS", "")
     assert _compile_cache.fast_compile_flags() == ""
+
+
+def test_fast_compile_flag_adds_the_faster_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _compile_cache.strip_faster_flag(["train", "--fast-compile", "--preset", "quick"]) == (
+        ["train", "--preset", "quick"],
+        True,
+    )
+    assert _compile_cache.strip_faster_flag(["train"]) == (["train"], False)
+    # lpgx's own backend options (here a stand-in) are kept and the faster ones appended.
+    monkeypatch.setenv("LPGX_XLA_FAST_COMPILE", "0")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_extra_options=a=1,-b")
+    assert _compile_cache.fast_compile_flags(faster=True) == (
+        "--xla_backend_extra_options=a=1,-b,xla_cpu_disable_loop_unrolling"
+        " --xla_cpu_use_fusion_emitters=false"
+    )
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")  # the user's wins
+    assert _compile_cache.fast_compile_flags(faster=True) == (
+        "--xla_cpu_use_fusion_emitters=true"
+        " --xla_backend_extra_options=xla_cpu_disable_loop_unrolling"
+    )
+    assert os.environ["XLA_FLAGS"] == _compile_cache.fast_compile_flags(faster=True)

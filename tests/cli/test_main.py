@@ -40,7 +40,7 @@ def test_run_collects_less_and_freezes_the_imports_before_the_command(
     monkeypatch.setattr(cli, "gc", fake_gc)
     monkeypatch.setattr(sys, "argv", ["lpgx", "fake", "--flag"])
     monkeypatch.setattr(cli._compile_cache, "configure", lambda cache: None)
-    monkeypatch.setattr(cli._compile_cache, "fast_compile_flags", lambda: None)
+    monkeypatch.setattr(cli._compile_cache, "fast_compile_flags", lambda faster=False: None)
 
     assert cli.run() == 3
     assert calls == ["threshold (50000, 10, 10)", "imported", "freeze", "ran ['--flag']"]
