@@ -24,8 +24,9 @@ flag; none with ``LPGX_XLA_FAST_COMPILE=0``):
 default run for a shorter compile, for smoke tests and runs of a few meta-steps: it also adds
 `FASTER_XLA_FLAGS` (XLA's older elemental emitter for fused kernels instead of its MLIR fusion
 emitters) and `FASTER_EXTRA_OPTIONS` (no loop unrolling) to ``XLA_FLAGS``. On the 2-core CPU the
-quick preset's first start took 9.0 s instead of 14.7 s to its first meta-step (medians of three
-alternating rounds, a slow spell of that machine), and its meta-steps ran about 18 % slower.
+quick preset's first start took 9.1 s instead of 15.3 s to its first meta-step (`python -m
+benchmarks.startup --fast-compile`, a slow spell of that machine); its meta-steps ran about 18 %
+slower, the grid world's 7–11 %.
 Results differ from a default run's in float rounding only (the golden metrics' tolerance,
 relative 2e-5, holds); resume a run with the same choice to continue it bit for bit.
 """

@@ -40,13 +40,28 @@ def test_run_collects_less_and_freezes_the_imports_before_the_command(
     monkeypatch.setattr(cli, "gc", fake_gc)
     monkeypatch.setattr(sys, "argv", ["lpgx", "fake", "--flag"])
     monkeypatch.setattr(cli._compile_cache, "configure", lambda cache: None)
-    monkeypatch.setattr(cli._compile_cache, "fast_compile_flags", lambda faster=False: None)
+    monkeypatch.setattr(
+        cli._compile_cache,
+        "fast_compile_flags",
+        lambda faster=False: calls.append(f"fast {faster}"),
+    )
 
     assert cli.run() == 3
-    assert calls == ["threshold (50000, 10, 10)", "imported", "freeze", "ran ['--flag']"]
+    assert calls == [
+        "threshold (50000, 10, 10)",
+        "fast False",
+        "imported",
+        "freeze",
+        "ran ['--flag']",
+    ]
     # In-process callers of main() keep their collector as it is.
     calls.clear()
     monkeypatch.delitem(sys.modules, "lpgx_fake_command")
     assert cli.main(["fake"]) == 3
-    assert calls == ["imported", "ran []"]
+    assert calls == ["fast False", "imported", "ran []"]
+    # --fast-compile, like --no-compile-cache, is the CLI's and never reaches the command.
+    calls.clear()
+    monkeypatch.delitem(sys.modules, "lpgx_fake_command")
+    assert cli.main(["fake", "--fast-compile", "--flag"]) == 3
+    assert calls == ["fast True", "imported", "ran ['--flag']"]
     assert gc.isenabled()
