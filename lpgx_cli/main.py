@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None, *, freeze_imports: bool = False) -> int:
         )
         return 2
     _compile_cache.fast_compile_flags(faster)
+    if faster:
+        console.print(
+            "--fast-compile: XLA's elemental emitter, no loop unrolling (programs run slower; "
+            "float rounding differs from a run without the flag)"
+        )
     _compile_cache.configure(cache)
     module = importlib.import_module(COMMANDS[command][0])
     if freeze_imports:
