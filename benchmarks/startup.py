@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {i + 1}: speed probe {probes[-1]:.3f} s", file=sys.stderr)
             for setting in settings:
                 fast = setting.startswith("--fast-compile")
-                cache = None if setting == "cache off" else workdir / f"cache{i}{'f' * fast}"
+                name = f"cache{i}-fast" if fast else f"cache{i}"
+                cache = None if setting == "cache off" else workdir / name
                 extra = ("--fast-compile",) if fast else ()
                 first, wall, compile_s = run_once(config.preset, cache, workdir, extra)
                 firsts[setting].append(first)
