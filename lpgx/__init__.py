@@ -1,13 +1,11 @@
 """lpgx: meta-learning reinforcement-learning update rules in JAX and Equinox.
 
 Everything a user embeds is re-exported here; private modules are not part of the API.
+Importing lpgx changes nothing outside it (no ``XLA_FLAGS``, nothing registered with JAX); its
+CPU speed-ups are one explicit call, `enable_speedups`, made before the first JAX computation.
 """
 
-# First, before any submodule can start a JAX backend (XLA reads XLA_FLAGS only then):
-# importing `_xla` adds lpgx's default XLA flags (`lpgx._xla.apply_defaults`).
-from . import _xla as _xla  # isort: skip
 from . import mgrl as mgrl
-from ._threefry import _apply_default as _apply_threefry_default
 from ._threefry import use_straight_line_threefry as use_straight_line_threefry
 from .agents import Agent as Agent
 from .agents import Trajectory as Trajectory
@@ -63,9 +61,8 @@ from .rules import LifetimeContext as LifetimeContext
 from .rules import LPGConfig as LPGConfig
 from .rules import MAMLInit as MAMLInit
 from .rules import estimators as estimators
+from .speedups import enable_speedups as enable_speedups
 from .trainer import Trainer as Trainer
 from .trainer import TrainState as TrainState
-
-_apply_threefry_default()
 
 __version__ = "0.1.0.dev0"

@@ -1,9 +1,9 @@
-"""Compiled programs kept on disk and found again without tracing.
+"""Compiled programs kept on disk and found again without tracing (opt-in: `lpgx.train.train`
+uses it with ``executable_cache=True``, which the ``lpgx`` command passes).
 
 JAX's persistent compilation cache skips XLA's compilation on a second start, but finds its
-entry by the lowered program, so every start still traces and lowers the whole program first:
-seconds for a chunk of meta-steps (2.6 s of the `quick` preset's 7.4 s second start). This
-cache keys a compiled executable by what determines the program instead, so a hit neither
+entry by the lowered program, so every start still traces and lowers the whole program first.
+This cache keys a compiled executable by what determines the program instead, so a hit neither
 traces nor lowers:
 
 - the caller's ``salt`` (the run's configuration),
@@ -18,18 +18,18 @@ traces nor lowers:
 
 Arguments' values are not part of the key: the same program serves a fresh run and a resumed
 one. Entries are written atomically (`lpgx train` writes them on a thread while its first chunk
-runs); an entry that cannot be read or loaded is recompiled and replaced. The cache is used
-where JAX's persistent cache is on (``jax_compilation_cache_dir``, which `lpgx` turns on by
-default), in ``<that directory>/lpgx-executables``; a program kept here is not also written to
-JAX's cache (that write cost a first start a quarter of a second for the ``quick`` chunk).
+runs); an entry that cannot be read or loaded is recompiled and replaced. The cache lives where
+JAX's persistent cache is on (``jax_compilation_cache_dir``, which the ``lpgx`` command turns on
+by default), in ``<that directory>/lpgx-executables``; a program kept here is not also written
+to JAX's cache. What it needs of JAX's private API (binding LAPACK's kernels again, the devices
+of a compiled program, skipping JAX's cache write) is in `lpgx._jax_private`: where that has
+moved, an entry is not written or not loaded, and the program is compiled as usual.
 """
 
-import contextlib
 import functools
 import hashlib
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import re
@@ -44,7 +44,7 @@ import jax
 import numpy as np
 from jax.experimental import serialize_executable
 
-from . import _threefry
+from . import _jax_private, _threefry
 
 __all__ = ["Program", "compile_cached", "directory"]
 
@@ -100,12 +100,6 @@ def _environment() -> dict[str, Any]:
         "cpu": _cpu_features(),
         "straight_threefry": _threefry.straight_line_enabled(),
     }
-
-
-def _initialize_lapack() -> None:
-    from jax._src.lax import linalg  # private: if it moves, loading fails and lpgx recompiles
-
-    linalg.initialize_lapack()
 
 
 def _is_array(x: Any) -> bool:
@@ -183,18 +177,6 @@ class Program:
         return eqx.combine(arrays, self._static)
 
 
-def _without_jax_cache_write() -> contextlib.AbstractContextManager[Any]:
-    """On this thread, compilations write no entry to JAX's persistent cache (JAX skips the
-    entries that took less than ``jax_persistent_cache_min_compile_time_secs`` to compile; the
-    option is set here for this thread alone). A no-op where JAX's internals differ."""
-    try:
-        from jax._src import config as jax_config
-
-        return jax_config.persistent_cache_min_compile_time_secs(math.inf)
-    except (ImportError, AttributeError, TypeError):  # pragma: no cover - JAX's private layout
-        return contextlib.nullcontext()
-
-
 def compile_cached(
     name: str,
     salt: str,
@@ -268,8 +250,8 @@ def compile_cached(
             structure, static = arranged(out_structure(record["describe"]))
             if structure.num_leaves != record["outputs"] or record["inputs"] != n_in:
                 raise ValueError("cached executable does not match its description")
-            if record.get("lapack"):
-                _initialize_lapack()  # its kernels are bound when a program using them is lowered
+            if record.get("lapack") and not _jax_private.initialize_lapack():
+                raise ValueError("LAPACK's kernels cannot be bound for a loaded program")
             by_id = {d.id: d for d in jax.devices()}
             notify()  # loading needs no tracing
             compiled = serialize_executable.deserialize_and_load(
@@ -298,18 +280,21 @@ def compile_cached(
     # reassemble its output; then JAX's own cache (keyed by the lowered program) keeps it.
     if any(not t.startswith("lapack_") for t in targets) or expected != structure:
         return wrap(lowered.compile(), structure, static)
-    with _without_jax_cache_write():  # this cache keeps it: writing it twice costs the start
+    # This cache keeps it: writing it to JAX's too would only lengthen the first start.
+    with _jax_private.without_persistent_cache_write():
         compiled = lowered.compile()
 
     def write() -> None:
         try:
+            devices = _jax_private.executable_device_ids(compiled)
+            if devices is None:
+                return  # no entry could be loaded again: the next start compiles it
             payload, _, _ = serialize_executable.serialize(compiled)
-            unloaded = getattr(compiled._executable, "_unloaded_executable")  # noqa: B009
             meta = {
                 "describe": described,
                 "inputs": n_in,
                 "outputs": structure.num_leaves,
-                "devices": [d.id for d in unloaded.device_list],
+                "devices": devices,
                 "lapack": bool(targets),
             }
             _write_atomically(path, payload)

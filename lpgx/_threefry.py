@@ -1,19 +1,19 @@
-"""Straight-line Threefry on CPU: the same random bits, without a loop per random call.
+"""Straight-line Threefry on CPU (the same random bits, without a loop per random call), and
+`subkeys`.
 
 JAX lowers its Threefry-2x32 hash (behind every `jax.random` call with the default key type) to a
-*rolled* `while` loop of five iterations on CPU, to save compile time; on every other platform it
-emits the 20 rounds in a straight line. With XLA's CPU thunk runtime each iteration of such a loop
-is several separately launched kernels, so a small step function that draws a few random numbers
-(a grid-world step of one environment draws three times) spends most of its time running loop
-iterations rather than computing. `use_straight_line_threefry` registers JAX's straight-line
-lowering for CPU too (`straight_line_hash`: JAX's unrolled hash, the same operations, traced
-faster): the hash computed is the same function, so every key, split and sample is bit-identical
-(`tests/test_threefry.py`), and XLA fuses the hash into its neighbours (compilation is also
-faster: one fusion instead of a loop per call).
+*rolled* ``while`` loop of five iterations on CPU, to save compile time; on every other platform
+it emits the 20 rounds in a straight line. XLA's CPU runtime runs each iteration of such a loop
+as several separately launched kernels. `use_straight_line_threefry` registers a straight-line
+lowering for CPU too (`straight_line_hash`: JAX's unrolled hash, the same operations): the hash
+computed is the same function, so every key, split and sample is bit-identical
+(`tests/test_threefry.py`), and XLA can fuse the hash into its neighbours. The figures are in
+``benchmarks/RESULTS.md``.
 
-lpgx calls it once at import. Set the environment variable ``LPGX_ROLLED_THREEFRY=1`` before
-importing lpgx to keep JAX's default lowering. It touches a private JAX registry: if JAX's
-internals move, it does nothing and returns ``False`` (results are the same either way).
+Nothing is registered when lpgx is imported: `lpgx.enable_speedups` calls
+`use_straight_line_threefry` (unless ``LPGX_ROLLED_THREEFRY=1``). Registering touches a private
+JAX registry (`lpgx._jax_private`): where JAX's internals have moved, nothing is registered and
+`use_straight_line_threefry` returns ``False`` (results are the same either way).
 """
 
 import os
@@ -24,7 +24,10 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Key, UInt32
 
+from . import _jax_private
+
 __all__ = [
+    "default_enabled",
     "straight_line_enabled",
     "straight_line_hash",
     "subkeys",
@@ -49,10 +52,9 @@ def straight_line_hash(
     """The Threefry-2x32 hash of the counters ``(x1, x2)`` under the key ``(key1, key2)``, 20
     rounds in a straight line: JAX's own unrolled hash (``threefry2x32._threefry2x32_lowering``
     with ``use_rolled_loops=False``) operation for operation, the same jaxpr, written with
-    `jax.lax` operations rather than `jax.numpy` ones. Each `jax.numpy` operator is a function
-    JAX traces and inlines; a `jax.lax` one is bound directly, so tracing the hash (once per
-    call site, as each program is lowered) costs less: the quick preset's chunk lowers 0.06 s
-    sooner, its initialiser 0.07 s. Arguments broadcast against each other as in JAX's."""
+    `jax.lax` operations rather than `jax.numpy` ones (each `jax.numpy` operator is a function
+    JAX traces and inlines, a `jax.lax` one is bound directly, so the hash traces faster at
+    every call site). Arguments broadcast against each other as in JAX's."""
     ks = (key1, key2, lax.bitwise_xor(lax.bitwise_xor(key1, key2), np.uint32(0x1BD11BDA)))
     x = [lax.add(x1, ks[0]), lax.add(x2, ks[1])]
     for i in range(5):
@@ -69,41 +71,35 @@ def straight_line_hash(
 
 def use_straight_line_threefry(enable: bool = True) -> bool:
     """Lower `jax.random`'s Threefry hash on CPU as a straight line (``enable=True``,
-    `straight_line_hash`) or as JAX's default rolled loop (``enable=False``); affects functions
-    compiled afterwards.
+    `straight_line_hash`) or as JAX's default rolled loop (``enable=False``). Either gives the
+    same bits; it affects functions lowered afterwards. `lpgx.enable_speedups` turns it on.
 
-    **Returns:** whether the lowering could be registered.
+    **Arguments:**
+
+    - `enable`: the straight line (``True``) or JAX's rolled loop (``False``).
+
+    **Returns:** whether the lowering could be registered (``False`` where JAX's internals have
+    moved: nothing changed then).
     """
-    try:
-        from jax._src.interpreters import mlir
-        from jax._src.random import threefry2x32 as threefry
-    except ImportError:  # pragma: no cover - depends on JAX's private layout
-        return False
-    primitive = getattr(threefry, "threefry2x32_p", None)
-    rolled = getattr(threefry, "_threefry2x32_cpu_lowering_rule", None)
-    lower_fun = getattr(mlir, "lower_fun", None)
-    if primitive is None or rolled is None or lower_fun is None:  # pragma: no cover - private
-        return False
-    rule = lower_fun(straight_line_hash, multiple_results=True) if enable else rolled
-    mlir.register_lowering(primitive, rule, platform="cpu")
-    _STRAIGHT[0] = enable
-    return True
+    done = _jax_private.register_cpu_threefry_lowering(straight_line_hash if enable else None)
+    if done:
+        _STRAIGHT[0] = enable
+    return done
 
 
 _STRAIGHT = [False]
 
 
 def straight_line_enabled() -> bool:
-    """Whether lpgx registered the straight-line Threefry lowering for CPU (last call of
-    `use_straight_line_threefry`)."""
+    """Whether the straight-line Threefry lowering is registered for CPU (by the last successful
+    call of `use_straight_line_threefry`)."""
     return _STRAIGHT[0]
 
 
-def _apply_default() -> bool:
-    """What lpgx does at import: the straight-line lowering unless ``LPGX_ROLLED_THREEFRY=1``."""
-    if os.environ.get(_ENV_VAR, "").strip() not in ("", "0"):
-        return False
-    return use_straight_line_threefry(True)
+def default_enabled() -> bool:
+    """Whether `lpgx.enable_speedups` registers the straight-line lowering: unless the
+    environment variable ``LPGX_ROLLED_THREEFRY`` is set to anything but ``0``."""
+    return os.environ.get(_ENV_VAR, "").strip() in ("", "0")
 
 
 def subkeys(key: Key[Array, ""], num: int, which: tuple[int, ...]) -> tuple[Key[Array, ""], ...]:

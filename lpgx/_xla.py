@@ -1,46 +1,41 @@
-"""XLA's CPU options lpgx sets before JAX starts its backend: a small loop as one kernel.
+"""lpgx's default XLA options for CPU, added to ``XLA_FLAGS`` by `lpgx.enable_speedups` only.
 
-XLA's CPU backend runs a compiled program as a sequence of kernels ("thunks"), one per fusion,
-and a `while` loop (every `lax.scan`) as one round of kernels per iteration. A loop whose
-iteration does little work — a grid-world step of one or 64 environments, a rollout of a few
-workers — then spends most of its time launching kernels: jax 0.4's CPU runtime compiled the whole
-loop into one function instead. XLA still can, for loops that touch fewer bytes per iteration
-than ``xla_cpu_small_while_loop_byte_threshold`` (an option of ``--xla_backend_extra_options``;
-1 kB by default, which almost no loop meets). lpgx raises it to `SMALL_LOOP_BYTES` (64 kB):
-a grid-world step of one environment runs about 3.5× faster and of 64 about 1.7× (the
-reference's protocol, `benchmarks/RESULTS.md`), the quick preset's chunk compiles ~1.5 s faster, and
-larger loops (4096 environments, anything with a matrix product) are left as they were, so they
-keep their multi-threaded kernels. Results are the same: the test suite, its golden metrics and
-the grid world's property tests pass unchanged with it.
+Two options of ``--xla_backend_extra_options`` (read by XLA's CPU backend when JAX starts it):
 
-XLA reads ``XLA_FLAGS`` once, when JAX first uses a backend, so `apply_defaults` (run when this
-module is imported, the first thing ``import lpgx`` does; `APPLIED` records what it added) only
-adds the option while no backend is initialised, and never when ``XLA_FLAGS`` already names
-``--xla_backend_extra_options`` (the user's options win: a second one would replace theirs).
-``LPGX_XLA_DEFAULTS=0`` before importing lpgx turns it off.
+- ``xla_cpu_small_while_loop_byte_threshold`` raised to `SMALL_LOOP_BYTES`: XLA's CPU runtime
+  runs a ``while`` loop (every `jax.lax.scan`) as one round of separately launched kernels per
+  iteration, unless the loop touches fewer bytes per iteration than this threshold, in which case
+  it compiles the whole loop as one function. Small loops (a grid-world step of a few
+  environments, a rollout of a few workers) then stop paying a launch per kernel; larger ones
+  (anything with a matrix product) keep their multi-threaded kernels.
+- `CODEGEN_OPTIONS`, passed to LLVM, which XLA's CPU backend runs over every kernel: no loop
+  strength reduction and no machine-instruction scheduling. These passes only choose how
+  addresses are computed and in which order independent instructions run, never which
+  arithmetic is done. LLVM ends the process at the first compilation if it does not know an
+  option, so they are added only for jaxlib versions below `CODEGEN_VERIFIED_BELOW`, and only on
+  a CPU-only install (no GPU or TPU plugin, whose LLVM would read them too) or with
+  ``JAX_PLATFORMS=cpu`` (`codegen_options_apply`).
 
-With the same option lpgx also passes `CODEGEN_OPTIONS` to LLVM, which XLA's CPU backend runs
-over every kernel: no loop strength reduction, no machine-instruction scheduling before or after
-register allocation. These passes only choose how addresses are computed and in which order
-independent instructions run, never which arithmetic is done, so results are bitwise the same
-(`tests/test_xla_defaults.py`, ``python -m benchmarks.xla_options``; the test suite passes
-unchanged). On the 2-core development CPU the quick preset's chunk compiles with 4–11 % less CPU
-time without them, a grid-world program with 21–26 % less, and the programs run no slower
-(`benchmarks/RESULTS.md`, "Issue 18, seventh pass"). LLVM ends the process at the first compile
-if it does not know an option, so they are added only for jaxlib versions below
-`CODEGEN_VERIFIED_BELOW` (the options are a decade old in LLVM; a newer jaxlib gets them once
-checked), and only when no GPU or TPU plugin is installed (XLA's GPU backend passes the same
-options to its own LLVM, where they were not measured) or ``JAX_PLATFORMS=cpu``.
+Neither changes a result: `tests/test_xla_defaults.py` checks a grid-world loop and a GRU's
+gradient bit for bit with and without them; the figures are in ``benchmarks/RESULTS.md``.
+
+XLA reads ``XLA_FLAGS`` once, when JAX first uses a backend, so `apply_defaults` adds the option
+only while no backend is initialised, never when ``XLA_FLAGS`` already names
+``--xla_backend_extra_options`` (the user's options win: a second one would replace theirs),
+and not at all with ``LPGX_XLA_DEFAULTS=0``. Nothing here runs when lpgx is imported.
 """
 
 import importlib.util
 import os
+from typing import Literal
+
+from . import _jax_private
 
 __all__ = [
-    "APPLIED",
     "CODEGEN_OPTIONS",
     "CODEGEN_VERIFIED_BELOW",
     "SMALL_LOOP_BYTES",
+    "XlaStatus",
     "apply_defaults",
     "codegen_options_apply",
     "default_flags",
@@ -97,30 +92,30 @@ def default_flags(codegen: bool | None = None) -> tuple[str, ...]:
     return (f"{_EXTRA}={','.join(options)}",)
 
 
-def _backends_initialised() -> bool:
-    try:
-        from jax._src import xla_bridge
-    except ImportError:  # pragma: no cover - depends on JAX's private layout
-        return True  # cannot tell: leave XLA_FLAGS alone
-    check = getattr(xla_bridge, "backends_are_initialized", None)
-    return True if check is None else bool(check())
+XlaStatus = Literal["added", "present", "off", "too late", "unknown"]
+"""What `apply_defaults` did: ``"added"`` the flags; left ``XLA_FLAGS`` alone because it already
+names ``--xla_backend_extra_options`` (``"present"``: lpgx's from an earlier call, or the user's
+own), because ``LPGX_XLA_DEFAULTS=0`` (``"off"``), because a JAX backend is already running
+(``"too late"``), or because this JAX gives no way to tell whether one is (``"unknown"``)."""
 
 
-def apply_defaults() -> tuple[str, ...]:
+def apply_defaults() -> tuple[tuple[str, ...], XlaStatus]:
     """Add `default_flags` to ``XLA_FLAGS`` unless turned off (``LPGX_XLA_DEFAULTS=0``), already
-    set by the user, or too late (a JAX backend is already running).
+    set (by the user, or by an earlier call), or too late (a JAX backend is already running).
 
-    **Returns:** the flags added (empty when none was).
+    **Returns:** ``(added, status)``: the flags added (empty when none was) and why
+    (`XlaStatus`).
     """
     if os.environ.get(_ENV_VAR, "1").strip().lower() in ("0", "false", "no"):
-        return ()
+        return (), "off"
     flags = os.environ.get("XLA_FLAGS", "")
-    if _EXTRA in flags or _backends_initialised():
-        return ()
+    if _EXTRA in flags:
+        return (), "present"
+    started = _jax_private.backends_initialised()
+    if started is None:
+        return (), "unknown"
+    if started:
+        return (), "too late"
     added = default_flags()
     os.environ["XLA_FLAGS"] = " ".join((flags, *added)).strip()
-    return added
-
-
-APPLIED: tuple[str, ...] = apply_defaults()
-"""The flags this process got from lpgx at import (empty: none, see `apply_defaults`)."""
+    return added, "added"

@@ -12,23 +12,18 @@ a miss, not a wrong program. Off with ``--no-compile-cache`` (anywhere on the co
 flag; none with ``LPGX_XLA_FAST_COMPILE=0``):
 
 - ``--xla_llvm_disable_expensive_passes=true``: XLA's CPU backend skips LLVM's most expensive
-  optimisation passes, which cuts the compile time of the ``quick`` preset's chunk by about a
-  third; its results are bitwise the same (XLA does not let LLVM reorder floating-point
-  arithmetic) and its run time was not measurably slower (`benchmarks/RESULTS.md`);
+  optimisation passes; results are bitwise the same (XLA does not let LLVM reorder
+  floating-point arithmetic);
 - ``--xla_disable_hlo_passes=hlo-verifier``: XLA does not re-check the program's consistency
-  after each of its HLO passes. The checks change nothing; they took 16 % of the HLO passes of
-  the quick chunk's compile (about 0.2 s, on the one thread everything else waits for). Tests
-  and library users keep them.
+  after each of its HLO passes. The checks change nothing; tests and library users keep them.
 
 ``--fast-compile`` (anywhere on the command line) trades run speed and bitwise agreement with a
 default run for a shorter compile, for smoke tests and runs of a few meta-steps: it also adds
 `FASTER_XLA_FLAGS` (XLA's older elemental emitter for fused kernels instead of its MLIR fusion
-emitters) and `FASTER_EXTRA_OPTIONS` (no loop unrolling) to ``XLA_FLAGS``. On the 2-core CPU the
-quick preset's first start took 9.1 s instead of 15.3 s to its first meta-step (`python -m
-benchmarks.startup --fast-compile`, a slow spell of that machine); its meta-steps ran about 18 %
-slower, the grid world's 7–11 %.
-Results differ from a default run's in float rounding only (the golden metrics' tolerance,
-relative 2e-5, holds); resume a run with the same choice to continue it bit for bit.
+emitters) and `FASTER_EXTRA_OPTIONS` (no loop unrolling) to ``XLA_FLAGS``. Results differ from a
+default run's in float rounding only (the golden metrics' tolerance, relative 2e-5, holds);
+resume a run with the same choice to continue it bit for bit. The compile and run times of
+both are in ``benchmarks/RESULTS.md`` (``python -m benchmarks.startup``).
 """
 
 import os
@@ -62,20 +57,19 @@ _EXTRA = "--xla_backend_extra_options="
 def fast_compile_flags(faster: bool = False) -> str:
     """Add `FAST_XLA_FLAGS` to ``XLA_FLAGS`` (each unless already named there, all unless
     ``LPGX_XLA_FAST_COMPILE=0``); with `faster` (``--fast-compile``, which that variable does
-    not turn off) also `FASTER_XLA_FLAGS` (likewise) and `FASTER_EXTRA_OPTIONS` (added to
-    ``--xla_backend_extra_options`` once lpgx has set its own there, `lpgx._xla`). XLA reads
-    them when JAX first uses a backend.
-    **Returns:** the resulting ``XLA_FLAGS``."""
+    not turn off) also `FASTER_XLA_FLAGS` (likewise) and `FASTER_EXTRA_OPTIONS`, appended to the
+    last ``--xla_backend_extra_options`` in ``XLA_FLAGS`` (or as a new one when there is none).
+    Call it after `lpgx.enable_speedups`, which adds lpgx's own backend options only while
+    ``XLA_FLAGS`` names none. XLA reads them when JAX first uses a backend.
+
+    **Returns:** the resulting ``XLA_FLAGS``.
+    """
     flags = os.environ.get("XLA_FLAGS", "")
     off = os.environ.get("LPGX_XLA_FAST_COMPILE", "1").strip().lower() in ("0", "false", "no")
     for flag in (() if off else FAST_XLA_FLAGS) + (FASTER_XLA_FLAGS if faster else ()):
         if flag.split("=")[0] not in flags:
             flags = f"{flags} {flag}".strip()
-    os.environ["XLA_FLAGS"] = flags
     if faster:
-        import lpgx  # noqa: F401  (importing it adds lpgx's backend options, kept below)
-
-        flags = os.environ.get("XLA_FLAGS", "")
         words = flags.split()
         given = [i for i, w in enumerate(words) if w.startswith(_EXTRA)]
         if given:
@@ -87,7 +81,7 @@ def fast_compile_flags(faster: bool = False) -> str:
         else:
             words.append(_EXTRA + ",".join(FASTER_EXTRA_OPTIONS))
         flags = " ".join(words)
-        os.environ["XLA_FLAGS"] = flags
+    os.environ["XLA_FLAGS"] = flags
     return flags
 
 

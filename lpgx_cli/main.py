@@ -65,8 +65,10 @@ def _usage(console: Console) -> None:
 def main(argv: list[str] | None = None, *, freeze_imports: bool = False) -> int:
     """Run the `lpgx` command line; returns the exit status.
 
-    With ``freeze_imports`` (the console script's `run`), the objects the sub-command's imports
-    made are moved out of reach of Python's garbage collector (`gc.freeze`) before it runs.
+    Before the sub-command is imported, lpgx's CPU speed-ups are turned on
+    (`lpgx.enable_speedups`), then the CLI's compile options and cache (`_compile_cache`). With
+    ``freeze_imports`` (the console script's `run`), the objects the sub-command's imports made
+    are moved out of reach of Python's garbage collector (`gc.freeze`) before it runs.
     """
     args, cache = _compile_cache.strip_flag(list(sys.argv[1:] if argv is None else argv))
     args, faster = _compile_cache.strip_faster_flag(args)
@@ -80,6 +82,11 @@ def main(argv: list[str] | None = None, *, freeze_imports: bool = False) -> int:
             f"[red]unknown command {command!r}[/red]; choose one of: {', '.join(COMMANDS)}"
         )
         return 2
+    # Before the sub-command is imported, so before anything can start a JAX backend (XLA
+    # reads XLA_FLAGS only then): lpgx's speed-ups, then the CLI's own compile options.
+    import lpgx
+
+    lpgx.enable_speedups()
     _compile_cache.fast_compile_flags(faster)
     if faster:
         console.print(
@@ -98,12 +105,10 @@ def run() -> int:
     own, with Python's cyclic garbage collector tuned for a command that imports JAX and then
     traces large programs.
 
-    By default a collection starts every 700 new container objects: ~590 of them before the
-    quick preset's chunk is lowered, and 4 full ones, each walking the ~130,000 objects JAX's and
-    lpgx's imports made (75 ms apiece), 0.2–0.3 s of the 2.1 s start-up spends before XLA
-    compiles (imports, set-up, tracing; benchmarks/RESULTS.md, "Issue 18, sixth pass"). Here a
-    collection starts every 50,000 (~20 until then, none full), and the imported objects, which
-    live as long as the process, are frozen (`gc.freeze`) so later collections skip them.
+    By default a collection starts every 700 new container objects, and the full ones walk every
+    object JAX's and lpgx's imports made. Here a collection starts every 50,000, and the
+    imported objects, which live as long as the process, are frozen (`gc.freeze`) so later
+    collections skip them (the start-up time this saves is in ``benchmarks/RESULTS.md``).
     Cycles are still collected; in-process callers of `main` (tests, notebooks) keep their own
     settings.
     """

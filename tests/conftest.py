@@ -1,8 +1,8 @@
-"""Test configuration: strict JAX numerics and a key fixture.
+"""Test configuration: strict JAX numerics, lpgx's speed-ups and a key fixture.
 
 The jaxtyping import hook (with beartype) is installed for `lpgx` by the
-``--jaxtyping-packages`` option in ``pyproject.toml``, so every annotated function and Module
-field in lpgx is checked at run time during the tests.
+``--jaxtyping-packages`` option in ``pyproject.toml`` before this file is loaded, so importing
+lpgx here still checks every annotated function and Module field in lpgx at run time.
 """
 
 import os
@@ -12,6 +12,8 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
+import lpgx
+
 # The CLI turns on JAX's persistent compilation cache in ~/.cache/lpgx and adds XLA flags;
 # tests calling it must neither depend on nor write to the user's cache, nor change XLA_FLAGS.
 os.environ.setdefault("LPGX_COMPILE_CACHE", "0")
@@ -19,6 +21,10 @@ os.environ.setdefault("LPGX_XLA_FAST_COMPILE", "0")
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+# The suite runs as the `lpgx` command does, with lpgx's CPU speed-ups (the same bits, shorter
+# compiles): before any test can start a JAX backend, as XLA reads XLA_FLAGS only then.
+lpgx.enable_speedups()
 
 # Compilation dominates the first example of a property; deadlines would only measure it.
 settings.register_profile(

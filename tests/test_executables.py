@@ -1,6 +1,9 @@
 """Compiled programs kept on disk (`lpgx._executables`): a second start loads them without
-tracing, gives the same outputs, and a different program never gets another's entry."""
+tracing, gives the same outputs, and a different program never gets another's entry; `train`
+keeps them only when asked (the ``lpgx`` command asks); where JAX's private API has moved
+(`lpgx._jax_private`), programs are compiled as usual."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -12,8 +15,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+import lpgx.train
+from lpgx import _jax_private
 from lpgx._executables import Program, compile_cached
+from lpgx.compose import TrainConfig
 
 TRACES: list[str] = []
 
@@ -173,3 +180,65 @@ def test_a_program_compiled_for_shapes_runs_on_the_arrays_that_come_later(tmp_pa
         assert got[0]["name"] == "agent" and sorted(got[1]) == ["max", "sum"]
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_where_jaxs_private_api_moved_programs_are_compiled_as_usual(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jax._src import config as jax_config
+    from jax._src.lax import linalg
+
+    stepper = Stepper(jnp.asarray(2.0), jax.nn.relu)
+    state: dict[str, object] = {"x": jnp.arange(3.0), "name": "agent"}
+    expected = _compile(stepper, state, tmp_path / "a")(state)  # pyright: ignore[reportCallIssue]
+    # LAPACK's kernels cannot be bound again: the entry (which needs them) is compiled again.
+    with monkeypatch.context() as m:
+        m.delattr(linalg, "initialize_lapack")
+        assert not _jax_private.initialize_lapack()
+        TRACES.clear()
+        got = _compile(stepper, state, tmp_path / "a")
+        assert TRACES == ["traced"] and not got.loaded
+        np.testing.assert_array_equal(got(state)[0]["x"], expected[0]["x"])  # pyright: ignore[reportCallIssue]
+    # The devices of a compiled program cannot be read: no entry is written.
+    assert _jax_private.executable_device_ids(object()) is None
+    with monkeypatch.context() as m:
+        m.setattr(_jax_private, "executable_device_ids", lambda compiled: None)
+        got = _compile(stepper, state, tmp_path / "b")
+        assert not list((tmp_path / "b").glob("step-*"))
+        np.testing.assert_array_equal(got(state)[0]["x"], expected[0]["x"])  # pyright: ignore[reportCallIssue]
+    # JAX's cache cannot be told to skip its write: then it writes (a plain context).
+    with monkeypatch.context() as m:
+        m.delattr(jax_config, "persistent_cache_min_compile_time_secs")
+        assert isinstance(_jax_private.without_persistent_cache_write(), contextlib.nullcontext)
+
+
+def test_train_keeps_programs_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library caller of `train` gets no cache of compiled programs unless it passes
+    ``executable_cache=True``, even where JAX's persistent cache is on (here: a directory of the
+    test's stands in for it). ``lpgx train`` passes it:
+    `test_lpgx_train_starts_again_from_its_kept_programs`."""
+    kept = tmp_path / "kept"
+    monkeypatch.setattr(lpgx.train, "executable_cache_dir", lambda: kept)
+    caches: list[Path | None] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Program:
+        caches.append(kwargs["cache"])
+        return compile_cached(*args, **kwargs)
+
+    monkeypatch.setattr(lpgx.train, "compile_cached", spy)
+    config = TrainConfig(
+        env_mode="dense",
+        train_steps=1,
+        num_agents=1,
+        num_mini_batches=1,
+        env_workers=1,
+        train_rollout_len=2,
+        num_agent_updates=1,
+        lpg_gru_width=4,
+        lpg_target_width=2,
+        chunk_size=1,
+    )
+    lpgx.train.train(config, tmp_path / "plain", evaluate=False)
+    assert caches == [None] and not kept.exists()

@@ -1,10 +1,13 @@
-"""The straight-line Threefry lowering on CPU gives JAX's random bits exactly (`lpgx._threefry`)."""
+"""The straight-line Threefry lowering on CPU gives JAX's random bits exactly (`lpgx._threefry`),
+and registering it falls back to changing nothing where JAX's internals have moved."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from lpgx import use_straight_line_threefry
+from lpgx import _jax_private, use_straight_line_threefry
+from lpgx._threefry import straight_line_enabled
 
 
 def _draws(key: jax.Array) -> tuple[jax.Array, ...]:
@@ -20,6 +23,7 @@ def _draws(key: jax.Array) -> tuple[jax.Array, ...]:
 
 def _compiled(enable: bool) -> tuple[str, tuple[np.ndarray, ...]]:
     assert use_straight_line_threefry(enable)
+    assert straight_line_enabled() == enable
     # A fresh function each time, so that nothing lowered under the other rule is reused.
     compiled = jax.jit(lambda k: jax.vmap(_draws)(k)).lower(jax.random.split(jax.random.key(0), 6))
     text = compiled.compile().as_text() or ""
@@ -32,12 +36,29 @@ def test_straight_line_threefry_is_bit_identical_to_the_rolled_loop() -> None:
         rolled_text, rolled = _compiled(False)
         straight_text, straight = _compiled(True)
     finally:
-        use_straight_line_threefry(True)  # lpgx's default
+        use_straight_line_threefry(True)  # as the suite's `lpgx.enable_speedups()` left it
     if jax.default_backend() == "cpu":
         assert " while(" in rolled_text
         assert " while(" not in straight_text
     for a, b in zip(rolled, straight, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_moved_private_registry_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where JAX no longer has the primitive or its CPU rule where lpgx looks, registering
+    reports ``False`` and the lowering (and what lpgx says of it) stays as it was."""
+    from jax._src.random import threefry2x32 as threefry
+
+    assert use_straight_line_threefry(True)
+    for name in ("threefry2x32_p", "_threefry2x32_cpu_lowering_rule"):
+        with monkeypatch.context() as m:
+            m.delattr(threefry, name)
+            assert not _jax_private.register_cpu_threefry_lowering(None)
+            assert not use_straight_line_threefry(False)
+            assert straight_line_enabled()
+    text = jax.jit(lambda k: jax.random.uniform(k, (3,))).lower(jax.random.key(1)).compile()
+    if jax.default_backend() == "cpu":
+        assert " while(" not in (text.as_text() or ""), "still the straight line"
 
 
 def test_subkeys_are_the_split_keys() -> None:

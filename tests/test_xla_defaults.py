@@ -1,6 +1,6 @@
-"""lpgx's default XLA flags (`lpgx._xla`): added before a backend starts, never over the user's
-own options, off with ``LPGX_XLA_DEFAULTS=0``; and a loop compiled with them gives the results
-it gives without them."""
+"""lpgx's default XLA flags (`lpgx._xla`, added by `lpgx.enable_speedups`): added before a
+backend starts, never over the user's own options, off with ``LPGX_XLA_DEFAULTS=0``; and a loop
+compiled with them gives the results it gives without them."""
 
 import os
 import subprocess
@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lpgx import _xla
+from lpgx import _jax_private, _xla
 
 
 @pytest.fixture
 def no_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_xla, "_backends_initialised", lambda: False)
+    monkeypatch.setattr(_jax_private, "backends_initialised", lambda: False)
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.delenv("LPGX_XLA_DEFAULTS", raising=False)
 
@@ -23,26 +23,39 @@ def no_backend(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("no_backend")
 def test_the_defaults_are_added_once_and_keep_other_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-    assert _xla.apply_defaults() == _xla.default_flags()
+    assert _xla.apply_defaults() == (_xla.default_flags(), "added")
     flags = os.environ["XLA_FLAGS"].split()
     assert flags == ["--xla_force_host_platform_device_count=2", *_xla.default_flags()]
-    assert _xla.apply_defaults() == ()  # already there: not added twice
+    assert _xla.apply_defaults() == ((), "present")  # already there: not added twice
+    assert os.environ["XLA_FLAGS"].split() == flags
 
 
 @pytest.mark.usefixtures("no_backend")
 def test_the_users_own_backend_options_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XLA_FLAGS", "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling")
-    assert _xla.apply_defaults() == ()
+    assert _xla.apply_defaults() == ((), "present")
     assert os.environ["XLA_FLAGS"] == "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling"
 
 
 @pytest.mark.usefixtures("no_backend")
 def test_off_when_asked_or_too_late(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LPGX_XLA_DEFAULTS", "0")
-    assert _xla.apply_defaults() == () and "XLA_FLAGS" not in os.environ
+    assert _xla.apply_defaults() == ((), "off") and "XLA_FLAGS" not in os.environ
     monkeypatch.delenv("LPGX_XLA_DEFAULTS")
-    monkeypatch.setattr(_xla, "_backends_initialised", lambda: True)
-    assert _xla.apply_defaults() == () and "XLA_FLAGS" not in os.environ
+    monkeypatch.setattr(_jax_private, "backends_initialised", lambda: True)
+    assert _xla.apply_defaults() == ((), "too late") and "XLA_FLAGS" not in os.environ
+    # A JAX whose internals give no way to tell: XLA_FLAGS is left alone.
+    monkeypatch.setattr(_jax_private, "backends_initialised", lambda: None)
+    assert _xla.apply_defaults() == ((), "unknown") and "XLA_FLAGS" not in os.environ
+
+
+def test_the_backend_check_sees_this_process_backend() -> None:
+    """The private check (`lpgx._jax_private`) answers for this JAX: the suite has run JAX by
+    the time this runs, or starts it here."""
+    import jax
+
+    jax.numpy.zeros(()).block_until_ready()
+    assert _jax_private.backends_initialised() is True
 
 
 def test_llvm_options_only_for_checked_jaxlib_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,6 +77,8 @@ def test_llvm_options_only_for_checked_jaxlib_on_cpu(monkeypatch: pytest.MonkeyP
 
 _GRID_WORLD = """
 import sys
+import lpgx
+lpgx.enable_speedups()  # the XLA options unless LPGX_XLA_DEFAULTS=0
 import jax, jax.numpy as jnp, numpy as np
 from lpgx.compose import make_tasks
 

@@ -1,4 +1,5 @@
-"""The CLI's persistent compilation cache: where it lives and how it is turned off."""
+"""The CLI's persistent compilation cache: where it lives and how it is turned off; and its
+XLA flags, added after lpgx's own (`lpgx.enable_speedups`)."""
 
 import os
 from pathlib import Path
@@ -6,6 +7,8 @@ from pathlib import Path
 import jax
 import pytest
 
+import lpgx
+from lpgx import _jax_private, _xla
 from lpgx_cli import _compile_cache
 
 
@@ -91,3 +94,22 @@ def test_fast_compile_flag_adds_the_faster_options(monkeypatch: pytest.MonkeyPat
         " --xla_backend_extra_options=xla_cpu_disable_loop_unrolling"
     )
     assert os.environ["XLA_FLAGS"] == _compile_cache.fast_compile_flags(faster=True)
+
+
+def test_the_faster_options_join_lpgx_own_as_the_command_adds_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What ``lpgx --fast-compile`` does before its sub-command: `lpgx.enable_speedups` (here
+    as if no backend had started yet), then `fast_compile_flags`, which appends the faster
+    backend options to lpgx's instead of replacing them."""
+    monkeypatch.setattr(_jax_private, "backends_initialised", lambda: False)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("LPGX_XLA_DEFAULTS", raising=False)
+    monkeypatch.setenv("LPGX_XLA_FAST_COMPILE", "1")
+    assert lpgx.enable_speedups().xla_status == "added"
+    (defaults,) = _xla.default_flags()
+    assert _compile_cache.fast_compile_flags(faster=True).split() == [
+        defaults + ",xla_cpu_disable_loop_unrolling",
+        *_compile_cache.FAST_XLA_FLAGS,
+        *_compile_cache.FASTER_XLA_FLAGS,
+    ]

@@ -1,5 +1,5 @@
 """The `lpgx` console script: `lpgx_cli.main.run` tunes Python's garbage collector, then runs
-the command line."""
+the command line, which turns lpgx's speed-ups on before the sub-command is imported."""
 
 import gc
 import sys
@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import lpgx
 from lpgx_cli import main as cli
 
 
@@ -40,6 +41,7 @@ def test_run_collects_less_and_freezes_the_imports_before_the_command(
     monkeypatch.setattr(cli, "gc", fake_gc)
     monkeypatch.setattr(sys, "argv", ["lpgx", "fake", "--flag"])
     monkeypatch.setattr(cli._compile_cache, "configure", lambda cache: None)
+    monkeypatch.setattr(lpgx, "enable_speedups", lambda: calls.append("speedups"))
     monkeypatch.setattr(
         cli._compile_cache,
         "fast_compile_flags",
@@ -49,6 +51,7 @@ def test_run_collects_less_and_freezes_the_imports_before_the_command(
     assert cli.run() == 3
     assert calls == [
         "threshold (50000, 10, 10)",
+        "speedups",
         "fast False",
         "imported",
         "freeze",
@@ -58,10 +61,14 @@ def test_run_collects_less_and_freezes_the_imports_before_the_command(
     calls.clear()
     monkeypatch.delitem(sys.modules, "lpgx_fake_command")
     assert cli.main(["fake"]) == 3
-    assert calls == ["fast False", "imported", "ran []"]
+    assert calls == ["speedups", "fast False", "imported", "ran []"]
     # --fast-compile, like --no-compile-cache, is the CLI's and never reaches the command.
     calls.clear()
     monkeypatch.delitem(sys.modules, "lpgx_fake_command")
     assert cli.main(["fake", "--fast-compile", "--flag"]) == 3
-    assert calls == ["fast True", "imported", "ran ['--flag']"]
+    assert calls == ["speedups", "fast True", "imported", "ran ['--flag']"]
+    # Help and an unknown command run nothing, so turn nothing on.
+    calls.clear()
+    assert cli.main(["--help"]) == 0 and cli.main(["nope"]) == 2
+    assert calls == []
     assert gc.isenabled()
