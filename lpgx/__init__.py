@@ -61,6 +61,7 @@ from .rules import LifetimeContext as LifetimeContext
 from .rules import LPGConfig as LPGConfig
 from .rules import MAMLInit as MAMLInit
 from .rules import estimators as estimators
+from .run_dir import RunDir as RunDir
 from .speedups import enable_speedups as enable_speedups
 from .trainer import Trainer as Trainer
 from .trainer import TrainState as TrainState

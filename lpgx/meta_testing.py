@@ -1,11 +1,11 @@
-"""Meta-testing (layer 6): how well does a rule train fresh agents on tasks it has never seen?
+"""Meta-testing: how well does a rule train fresh agents on tasks it has never seen?
 
 `learning_curves` trains fresh agents with one rule for their whole lifetime and measures their
 return at evenly spaced points of it; `compare` does so for several rules (or *methods*: the
 rules of several training runs, e.g. one per training seed) on the same agents with common
 random numbers (same tasks, initial parameters, environment and evaluation keys), against A2C
-and, where it is known (tabular grid worlds), the optimum. `load_learned_rule` and
-`load_untrained_rule` read a run directory. The command line is ``lpgx eval``.
+and, where it is known (tabular grid worlds), the optimum. A run directory's rules come from
+`lpgx.run_dir.RunDir`. The command line is ``lpgx eval``.
 """
 
 import dataclasses
@@ -13,7 +13,6 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -33,8 +32,6 @@ __all__ = [
     "PeriodicEvaluation",
     "compare",
     "learning_curves",
-    "load_learned_rule",
-    "load_untrained_rule",
 ]
 
 
@@ -237,35 +234,6 @@ def compare(
         "methods": results,
         "pairs": pairs,
     }
-
-
-def _run_config(run_dir: Path) -> Any:
-    from .run_config import load_config
-
-    path = run_dir / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of lpgx train?")
-    return load_config(path)
-
-
-def load_untrained_rule(run_dir: Path) -> AbstractUpdateRule:
-    """The rule a run started from (its config and seed), before any meta-training."""
-    from .compose import build_trainer
-
-    return build_trainer(_run_config(run_dir)).initial_rule()
-
-
-def load_learned_rule(run_dir: Path, step: int | None = None) -> AbstractUpdateRule:
-    """The rule of a run directory's checkpoint `step` (default: the latest)."""
-    from .checkpoint import latest_checkpoint, load_checkpoint
-    from .compose import build_trainer
-
-    trainer = build_trainer(_run_config(run_dir))
-    step = latest_checkpoint(run_dir) if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")
-    state, _ = load_checkpoint(run_dir, step, eqx.filter_eval_shape(trainer.init))
-    return state.meta.rule
 
 
 class PeriodicEvaluation:

@@ -1,23 +1,19 @@
 """Figures of a run directory: learning curves from ``metrics.jsonl`` and what the learned
 rule outputs."""
 
-import json
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
 from ._typing import PRNGKeyArray
+from .run_dir import RunDir
 
 __all__ = [
-    "load_evaluation",
     "load_metrics",
-    "load_trained_rule",
-    "load_trained_state",
     "plot_curriculum",
     "plot_learning_curves",
     "plot_rule_outputs",
@@ -45,14 +41,12 @@ _MAIN = (
 
 def load_metrics(run_dir: Path) -> dict[str, np.ndarray]:
     """Columns of ``metrics.jsonl`` as arrays (one entry per meta-step)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of `lpgx train`?")
-    from .train import read_metrics
-
-    rows = read_metrics(path)
+    rows = RunDir(run_dir).read_metrics()
     if not rows:
-        raise ValueError(f"{path} holds no metrics yet; plot again once training has run a chunk.")
+        raise ValueError(
+            f"{RunDir(run_dir).metrics_path} holds no metrics yet; plot again once training "
+            "has run a chunk."
+        )
     keys = sorted({k for r in rows for k in r})
     return {k: np.asarray([r.get(k, np.nan) for r in rows], dtype=np.float64) for k in keys}
 
@@ -62,27 +56,6 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
         return y
     kernel = np.ones(window) / window
     return np.convolve(y, kernel, mode="valid")
-
-
-def load_evaluation(run_dir: Path) -> dict[str, Any] | None:
-    """A run's ``eval.json`` (``None`` if the run has not been evaluated), with an error
-    naming the file if it is damaged."""
-    path = run_dir / "eval.json"
-    if not path.exists():
-        return None
-    try:
-        values = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(
-            f"{path} is not valid JSON ({e}); delete it and run `lpgx train --out {run_dir} "
-            "--resume` to evaluate the run again"
-        ) from None
-    if not isinstance(values, dict) or "final_rule" not in values:
-        raise ValueError(
-            f"{path} is not a held-out evaluation; delete it and run `lpgx train --out "
-            f"{run_dir} --resume` to evaluate the run again"
-        )
-    return values
 
 
 def _axis_scale(scale: str, y: np.ndarray) -> str:
@@ -158,7 +131,7 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     from .metrics import RECORD_FIELDS, describe, is_periodic_eval
 
     cols = load_metrics(run_dir)
-    evaluation = load_evaluation(run_dir)
+    evaluation = RunDir(run_dir).evaluation()
     # Periodic held-out returns (--eval-on) come first; their s.e. is drawn as a band.
     periodic = sorted(k for k in cols if is_periodic_eval(k) and not k.endswith("_se"))
     # An online run of several seeds also writes each run's value as ``seed{i}/name``: drawn
@@ -224,30 +197,6 @@ def plot_learning_curves(run_dir: Path, out: Path | None = None, smooth: int = 1
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-def load_trained_state(run_dir: Path) -> tuple[Any, Any]:
-    """The latest checkpoint's `TrainState` of a run directory, and the run's `Trainer`."""
-    from .checkpoint import latest_checkpoint, load_checkpoint
-    from .compose import build_trainer
-    from .run_config import load_config
-
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run directory?")
-    trainer = build_trainer(load_config(config_path))
-    step = latest_checkpoint(run_dir)
-    if step is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint yet; train for a while first.")
-    skeleton = eqx.filter_eval_shape(trainer.init)
-    state, _ = load_checkpoint(run_dir, step, skeleton)
-    return state, trainer
-
-
-def load_trained_rule(run_dir: Path) -> tuple[Any, Any]:
-    """The latest checkpoint's rule of a run directory, and the run's `Trainer`."""
-    state, trainer = load_trained_state(run_dir)
-    return state.meta.rule, trainer
 
 
 def rule_outputs(
@@ -322,7 +271,8 @@ def plot_rule_outputs(run_dir: Path, out: Path | None = None, seed: int = 0) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rule, trainer = load_trained_rule(run_dir)
+    state, trainer = RunDir(run_dir).trained_state()
+    rule = state.meta.rule
     conditioned = bool(getattr(rule, "lifetime_conditioning", False))
     fractions = (0.0, 0.25, 0.5, 0.75, 1.0)
     data = rule_outputs(trainer, rule, jax.random.key(seed), fractions)
@@ -397,7 +347,7 @@ def plot_curriculum(run_dir: Path, top: int = 4) -> list[Path]:
 
     from .envs import plot_levels
 
-    state, _ = load_trained_state(run_dir)
+    state, _ = RunDir(run_dir).trained_state()
     buffer = getattr(state.curriculum, "buffer", None)
     if buffer is None:
         return []

@@ -1,4 +1,4 @@
-"""Meta-training on the host (layer 6): `train` drives a `lpgx.trainer.Trainer` chunk by
+"""Meta-training on the host: `train` drives a `lpgx.trainer.Trainer` chunk by
 chunk (one compiled `lax.scan` of meta-steps each), writing the run directory between chunks:
 ``config.json``, ``metrics.jsonl`` (one record per meta-step), ``ckpt/`` (see
 `lpgx.checkpoint`) and ``eval.json``; it resumes exactly and checkpoints on interruption.
@@ -18,7 +18,6 @@ checkpoint (one needs every process).
 """
 
 import contextlib
-import dataclasses
 import functools
 import json
 import os
@@ -38,7 +37,6 @@ from jaxtyping import Array
 
 from ._executables import Program, compile_cached
 from ._executables import directory as executable_cache_dir
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .compose import TrainConfig, build, make_learner, make_tasks
 from .distributed import (
     agree,
@@ -53,7 +51,7 @@ from .distributed import (
 from .evaluate import EvalResult, fraction_of_optimal, held_out_key, held_out_optimum
 from .meta_testing import PeriodicEvaluation
 from .mgrl import OnlineTrainState
-from .run_config import load_config, read_config
+from .run_dir import RunDir, config_dict
 from .sharding import peak_memory_bytes
 from .trainer import Trainer, TrainState
 
@@ -61,30 +59,10 @@ __all__ = [
     "ChunkedTrainer",
     "TrainCallbacks",
     "TrainResult",
-    "load_config",
-    "read_config",
-    "read_metrics",
     "train",
 ]
 
 S = TypeVar("S")
-
-# Fields that may differ between a run and its resumption (they do not change the state).
-RESUMABLE_CHANGES = frozenset(
-    {
-        "train_steps",
-        "env_steps",
-        "checkpoint_every",
-        "chunk_size",
-        "eval_agents",
-        "eval_episodes",
-        "eval_on",
-        "eval_every",
-        "eval_on_agents",
-        "eval_on_lifetime",
-        "devices",
-    }
-)
 
 
 class ChunkedTrainer(Protocol[S]):
@@ -129,81 +107,6 @@ class TrainResult:
     """The signal that stopped the run (`signal.SIGINT`, `signal.SIGTERM`), or ``None``."""
 
 
-def _config_dict(config: TrainConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def _check_resume_config(saved: dict[str, Any], config: TrainConfig, run_dir: Path) -> None:
-    # Compared as JSON stores them (tuples become lists), as config.json was written.
-    current = json.loads(json.dumps(_config_dict(config)))
-    diff = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
-    if diff:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
-        raise ValueError(
-            f"cannot resume {run_dir}: its config differs in {details}. Resume with the same "
-            f"settings (only {', '.join(sorted(RESUMABLE_CHANGES))} may change), or start a new "
-            "run with a different --out."
-        )
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl``, checked: each line a JSON object with an integer
-    ``step``, steps increasing.
-
-    **Raises:** `ValueError` naming the file, the line, what is wrong and the fix.
-    """
-    fix = (
-        "delete that line and the ones after it (`lpgx train --resume` recomputes every record "
-        "after its latest checkpoint), or restore the file from a copy"
-    )
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}, line {number}, is not valid JSON ({e}); {fix}") from None
-        step = record.get("step") if isinstance(record, dict) else None
-        if not isinstance(step, int) or isinstance(step, bool):
-            raise ValueError(
-                f"{path}, line {number}, is not a metrics record (a JSON object with an "
-                f'integer "step"); {fix}'
-            )
-        if records and step != records[-1]["step"] + 1:
-            raise ValueError(
-                f"{path}, line {number}: step {step} does not follow step "
-                f"{records[-1]['step']}; {fix}"
-            )
-        records.append(record)
-    return records
-
-
-def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> None:
-    """Create or check the run directory before anything compiles."""
-    config_path = run_dir / "config.json"
-    if resume:
-        if not config_path.exists():
-            raise FileNotFoundError(
-                f"--resume was given but {config_path} does not exist; start a new run "
-                "without --resume, or point --out at an existing run directory."
-            )
-        _check_resume_config(read_config(config_path), config, run_dir)
-        if latest_checkpoint(run_dir) is None:
-            raise FileNotFoundError(
-                f"{run_dir} has no complete checkpoint to resume from; start it again without "
-                "--resume (delete the directory first)."
-            )
-    else:
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ValueError(
-                f"run directory {run_dir} already exists; pass --resume to continue it, or "
-                "choose another --out."
-            )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(json.dumps(_config_dict(config), indent=2))
-
-
 def _records(
     metrics: dict[str, Array], first_step: int, env_steps_per_step: int, wall: float
 ) -> list[dict[str, int | float]]:
@@ -231,40 +134,6 @@ def _records(
                 rec.update({f"seed{j}/{k}": float(x) for j, x in enumerate(row)})
         out.append(rec)
     return out
-
-
-def _metrics_upto(path: Path, upto_step: int) -> list[str]:
-    """The lines of a resumed run's ``metrics.jsonl`` up to the checkpoint's step, checked
-    before anything compiles. Lines after it are recomputed, so damage there (a line cut short
-    by a killed job) is dropped silently; damage before it is an error naming the line."""
-    if not path.exists():
-        return []
-    lines = path.read_text(errors="replace").splitlines()
-    kept: list[str] = []
-    last = 0
-    for line in lines:
-        try:
-            step = json.loads(line)["step"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            break
-        if not isinstance(step, int) or step != last + 1 or step > upto_step:
-            break
-        kept.append(line)
-        last = step
-    if last < upto_step:
-        read_metrics(path)  # names the first bad line
-        raise ValueError(
-            f"{path} ends at step {last}, but the checkpoint it resumes from is at step "
-            f"{upto_step}: records are missing; restore the file from a copy, or start a new "
-            "run with another --out"
-        )
-    return kept
-
-
-def _rewrite_metrics(path: Path, kept: list[str]) -> None:
-    """Keep only `kept` (records past the checkpoint are recomputed after resuming)."""
-    if path.exists():
-        path.write_text("".join(line + "\n" for line in kept))
 
 
 class _StopRequest:
@@ -350,6 +219,7 @@ def train(
     sinks: list[Callable[[dict[str, int | float]], None]] | None = None,
     evaluate: bool = True,
     debug: bool = False,
+    executable_cache: bool = False,
 ) -> TrainResult:
     """Meta-train an LPG as `config` says, writing `run_dir`; resumable, interruptible.
 
@@ -367,6 +237,11 @@ def train(
 
     An online run (``--rule mgrl``, `lpgx.mgrl.OnlineTrainer`) goes through the same loop; it
     has no held-out evaluation (its learning curves are the result).
+
+    With `executable_cache` (the ``lpgx`` command's default), and JAX's persistent compilation
+    cache on (``jax_compilation_cache_dir``), the compiled initialiser and chunk are kept beside
+    that cache and a later start with the same configuration loads them without tracing
+    (`lpgx._executables`); not with `debug` nor over several processes.
     """
     multi = is_multiprocess()
     if multi and debug:
@@ -385,25 +260,24 @@ def train(
     periodic = periodic_evaluation(config)  # TrainConfig refuses --eval-on for online runs
     mesh = loop.mesh(config.devices)
     writer = is_writer()
-    metrics_path = run_dir / "metrics.jsonl"
+    run = RunDir(run_dir)
     resume_step: int | None = None
     kept: list[str] = []
     # Process 0 alone checks and writes the run directory; an error there stops every process.
     problem: ValueError | FileNotFoundError | None = None
     if writer:
         try:
-            prepare_run_dir(run_dir, config, resume)
-            resume_step = latest_checkpoint(run_dir) if resume else None
-            kept = _metrics_upto(metrics_path, resume_step) if resume_step is not None else []
+            resume_step = run.prepare(config, resume)
+            kept = run.metrics_upto(resume_step) if resume_step is not None else []
         except (ValueError, FileNotFoundError) as e:
             problem = e
     agree(problem)
     resume_step = broadcast_from_writer(resume_step)
     start_wall = 0.0
     state: Any
-    # Compiled programs found again without tracing where JAX's persistent cache is on.
-    executables = None if (multi or debug) else executable_cache_dir()
-    salt = json.dumps(_config_dict(config), sort_keys=True, default=str)
+    # Compiled programs found again without tracing, when asked and JAX's persistent cache is on.
+    executables = executable_cache_dir() if executable_cache and not (multi or debug) else None
+    salt = json.dumps(config_dict(config), sort_keys=True, default=str)
     background: _Background | None = None
     programs: list[Program] = []  # compiled here, their cache entries written meanwhile
     if not multi:
@@ -445,9 +319,8 @@ def train(
             programs.append(init_program)
             state = init_program()
         if resume_step is not None:
-            state, meta = load_checkpoint(run_dir, resume_step, state)
-            start_wall = float(meta.get("wall_s", 0.0))
-            _rewrite_metrics(metrics_path, kept)
+            state, start_wall = run.load_checkpoint(resume_step, state)
+            run.keep_metrics(kept)
         state = loop.shard(state, mesh)
     elif resume_step is None:
         assert isinstance(trainer, Trainer)
@@ -456,18 +329,16 @@ def train(
         assert isinstance(trainer, Trainer)
         # Every process reads the whole checkpoint (a shared file system) and keeps its share.
         loaded: TrainState | None = None
-        meta = {}
         try:
-            loaded, meta = load_checkpoint(
-                run_dir, resume_step, eqx.filter_eval_shape(trainer.init)
+            loaded, start_wall = run.load_checkpoint(
+                resume_step, eqx.filter_eval_shape(trainer.init)
             )
         except ValueError as e:
             problem = e
         agree(problem)
         assert loaded is not None
-        start_wall = float(meta.get("wall_s", 0.0))
         if writer:
-            _rewrite_metrics(metrics_path, kept)
+            run.keep_metrics(kept)
         state = trainer.shard(loaded, mesh)
 
     cb: Any = callbacks
@@ -491,9 +362,7 @@ def train(
         whole = gather_to_host(s) if multi else s
         if not writer:
             return
-        path = save_checkpoint(
-            run_dir, step, whole, {"config": _config_dict(config), "wall_s": wall}
-        )
+        path = run.save_checkpoint(step, whole, config, wall)
         if cb is not None:
             cb.on_checkpoint(step, path)
 
@@ -548,8 +417,7 @@ def train(
                     if cb is not None and hasattr(cb, "on_phase"):
                         cb.on_phase("meta-steps")
                 if writer:
-                    with metrics_path.open("a") as f:
-                        f.writelines(json.dumps(r) + "\n" for r in records)
+                    run.append_metrics(records)
                 # `state` moves on only once its records are written, so a checkpoint of
                 # `state` never runs ahead of metrics.jsonl.
                 state = new_state
@@ -581,7 +449,7 @@ def train(
         local = eqx.tree_at(lambda s: s.meta, state, localize(state.meta)) if multi else state
         evaluation = evaluate_run(trainer, config, local, getattr(cb, "on_phase", None))
         if writer:
-            (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
+            run.write_evaluation(evaluation)
         if cb is not None:
             cb.on_evaluate(evaluation)
     return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak, stop_signal)

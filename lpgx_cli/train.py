@@ -24,6 +24,7 @@ from rich.table import Table
 
 from lpgx.compose import PRESETS, TrainConfig
 from lpgx.metrics import is_periodic_eval
+from lpgx.run_dir import RunDir
 
 # Metrics of the live table, in this order, where the run reports them (names, units:
 # `lpgx.metrics`).
@@ -253,11 +254,9 @@ def main(argv: list[str]) -> int:
             description=f"Meta-train an LPG. Preset {preset!r}: {description}. "
             f"Presets: {', '.join(PRESETS)} (--preset NAME).",
         )
-        if args.resume and args.out is not None and (args.out / "config.json").exists():
+        if args.resume and args.out is not None and RunDir(args.out).config_path.exists():
             # Resume with the run's own settings; flags given now override them.
-            from lpgx.run_config import load_config
-
-            saved = load_config(args.out / "config.json")
+            saved = RunDir(args.out).config()
             args = tyro.cli(
                 TrainArgs, default=TrainArgs(config=saved), args=rest, prog="lpgx train"
             )
@@ -313,6 +312,7 @@ def main(argv: list[str]) -> int:
             sinks=sinks,
             evaluate=args.evaluate,
             debug=args.debug,
+            executable_cache=True,  # used where the compile cache is on (not --no-compile-cache)
         )
     except (ValueError, FileNotFoundError) as e:
         _stop(progress)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from lpgx.compose import build_trainer
-from lpgx.train import read_metrics, train
+from lpgx.run_dir import RunDir
+from lpgx.train import train
 from lpgx_cli.main import main as cli
 
 from .test_train import TINY
@@ -26,8 +27,8 @@ ONE_STEP = dataclasses.replace(
 def test_debug_first_step_equals_the_compiled_one(tmp_path: Path) -> None:
     train(ONE_STEP, tmp_path / "compiled", evaluate=False)
     train(ONE_STEP, tmp_path / "debug", evaluate=False, debug=True)
-    (compiled,) = read_metrics(tmp_path / "compiled" / "metrics.jsonl")
-    (debug,) = read_metrics(tmp_path / "debug" / "metrics.jsonl")
+    (compiled,) = RunDir(tmp_path / "compiled").read_metrics()
+    (debug,) = RunDir(tmp_path / "debug").read_metrics()
     compiled.pop("wall_s"), debug.pop("wall_s")
     assert sorted(compiled) == sorted(debug)
     for name, value in compiled.items():

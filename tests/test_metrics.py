@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from lpgx.metrics import METRICS, RECORD_FIELDS, describe
-from lpgx.plotting import _axis_scale, load_evaluation
+from lpgx.plotting import _axis_scale
+from lpgx.run_dir import RunDir
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_metrics.json").read_text())
 
@@ -29,10 +30,10 @@ def test_log_scales_only_where_values_span_decades() -> None:
 
 
 def test_damaged_eval_json_names_the_file(tmp_path: Path) -> None:
-    assert load_evaluation(tmp_path) is None
+    assert RunDir(tmp_path).evaluation() is None
     (tmp_path / "eval.json").write_text("{")
     with pytest.raises(ValueError, match=rf"{tmp_path / 'eval.json'} is not valid JSON"):
-        load_evaluation(tmp_path)
+        RunDir(tmp_path).evaluation()
     (tmp_path / "eval.json").write_text("[]")
     with pytest.raises(ValueError, match="is not a held-out evaluation"):
-        load_evaluation(tmp_path)
+        RunDir(tmp_path).evaluation()

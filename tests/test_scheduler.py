@@ -15,9 +15,9 @@ import jax
 import numpy as np
 import pytest
 
-from lpgx.checkpoint import latest_checkpoint
 from lpgx.compose import TrainConfig
-from lpgx.train import load_config, read_metrics, train
+from lpgx.run_dir import RunDir
+from lpgx.train import train
 from lpgx_cli.main import main as cli
 
 from .test_train import TINY
@@ -37,8 +37,8 @@ def _flags(config: TrainConfig) -> list[str]:
     return out
 
 
-def _without_wall(path: Path) -> list[dict[str, float]]:
-    records = read_metrics(path)
+def _without_wall(run_dir: Path) -> list[dict[str, float]]:
+    records = RunDir(run_dir).read_metrics()
     for r in records:
         r.pop("wall_s")
     return records
@@ -70,17 +70,17 @@ def test_sigterm_checkpoints_and_resumes_to_the_same_metrics(tmp_path: Path) -> 
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 143, err.decode()
     assert "SIGTERM" in err.decode()
-    stopped_at = latest_checkpoint(run)
+    stopped_at = RunDir(run).latest_checkpoint()
     assert stopped_at is not None and 0 < stopped_at < config.train_steps
-    assert len(read_metrics(metrics)) == stopped_at  # metrics and checkpoint agree
+    assert len(RunDir(run).read_metrics()) == stopped_at  # metrics and checkpoint agree
 
     # The CLI's defaults are the quick preset's; TINY's fields are as given.
-    config = load_config(run / "config.json")
+    config = RunDir(run).config()
     assert config.train_steps == 1000 and config.lpg_gru_width == TINY.lpg_gru_width
     resumed = train(config, run, resume=True, evaluate=False)
     straight = train(config, tmp_path / "straight", evaluate=False)
     assert resumed.final_step == straight.final_step == config.train_steps
-    assert _without_wall(metrics) == _without_wall(tmp_path / "straight" / "metrics.jsonl")
+    assert _without_wall(run) == _without_wall(tmp_path / "straight")
     for x, y in zip(_rule_leaves(straight.state), _rule_leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(x, y)
 
@@ -89,7 +89,7 @@ def test_checkpoints_after_a_resume_stay_on_multiples(tmp_path: Path) -> None:
     # Stopped at step 3 (an odd chunk boundary), resumed with checkpoints every 4 steps.
     first = dataclasses.replace(TINY, train_steps=3, chunk_size=3, checkpoint_every=100)
     train(first, tmp_path / "r", evaluate=False)
-    assert latest_checkpoint(tmp_path / "r") == 3
+    assert RunDir(tmp_path / "r").latest_checkpoint() == 3
     more = dataclasses.replace(first, train_steps=12, chunk_size=1, checkpoint_every=4)
     written: list[int] = []
 
@@ -109,23 +109,24 @@ def test_corrupt_config_json_names_the_file_and_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "config.json"
+    load_config = RunDir(tmp_path).config
     path.write_text('{"num_agents": 8,')
     with pytest.raises(ValueError, match=rf"{path} is not valid JSON.*restore it from a copy"):
-        load_config(path)
+        load_config()
     path.write_text('{"num_agents": "eight"}')
     with pytest.raises(ValueError, match=rf"{path}: num_agents = 'eight' is not a valid"):
-        load_config(path)
+        load_config()
     path.write_text('{"num_agentz": 8}')
     with pytest.raises(ValueError, match=rf"{path} has fields .* num_agentz; remove them"):
-        load_config(path)
+        load_config()
     path.write_text('{"checkpoint_every": 0}')
     with pytest.raises(ValueError, match=rf"{path}: --checkpoint-every must be at least 1"):
-        load_config(path)
+        load_config()
     path.write_text("[1, 2]")
     with pytest.raises(ValueError, match=rf"{path} holds a JSON list, not a config object"):
-        load_config(path)
+        load_config()
     path.write_text('{"num_agents": 8, "lpg_learning_rate": 1, "agent_hidden": [32, 32]}')
-    config = load_config(path)  # an int where a float goes, a list for a tuple: fine
+    config = load_config()  # an int where a float goes, a list for a tuple: fine
     assert config.agent_hidden == (32, 32) and config.lpg_learning_rate == 1
     # Through the CLI: one line naming the file, exit status 2, no traceback.
     path.write_text("{")
@@ -143,9 +144,9 @@ def test_corrupt_metrics_jsonl_names_the_file_line_and_fix(tmp_path: Path) -> No
     # A line cut short after the checkpoint (a job killed mid-write) is dropped on resume.
     path.write_text(good[0] + "\n" + good[1] + "\n" + good[1][:20])
     with pytest.raises(ValueError, match=rf"{path}, line 3, is not valid JSON.*delete that line"):
-        read_metrics(path)
+        RunDir(tmp_path / "r").read_metrics()
     resumed = train(TINY, tmp_path / "r", resume=True, evaluate=False)
-    assert [r["step"] for r in read_metrics(path)] == [1, 2, 3, 4]
+    assert [r["step"] for r in RunDir(tmp_path / "r").read_metrics()] == [1, 2, 3, 4]
     assert resumed.final_step == 4
     # Damage before the checkpoint: refused before compiling, naming the file and the line.
     lines = path.read_text().splitlines()

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import equinox as eqx
@@ -11,9 +12,11 @@ import pytest
 
 from lpgx.checkpoint import checkpoint_paths, latest_checkpoint
 from lpgx.compose import PRESETS, TrainConfig, build, build_trainer
+from lpgx.run_dir import RunDir
 from lpgx.train import train
 from lpgx_cli.main import main as cli
 
+DATA = Path(__file__).parent / "data"
 TINY = TrainConfig(
     env_mode="all_shortlife",
     train_steps=4,
@@ -54,6 +57,20 @@ def test_resume_is_bitwise_exact(tmp_path: Path) -> None:
         steps = [json.loads(line)["step"] for line in lines]
         assert steps == [1, 2, 3, 4]
     assert latest_checkpoint(tmp_path / "a") == 4
+
+    # A run directory written by lpgx 0.1.0.dev0 (config, metrics and checkpoint of TINY's
+    # first two steps, checked in) resumes with today's code to the same bits as well.
+    old = tmp_path / "old"
+    shutil.copytree(DATA / "run_0.1.0.dev0", old)
+    assert RunDir(old).config() == dataclasses.replace(TINY, train_steps=2)
+    continued = train(TINY, old, resume=True, evaluate=False)
+    for x, y in zip(_rule_leaves(straight.state), _rule_leaves(continued.state), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert _without_wall(old) == _without_wall(tmp_path / "a")
+
+
+def _without_wall(run_dir: Path) -> list[dict[str, object]]:
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in RunDir(run_dir).read_metrics()]
 
 
 def test_chunks_never_recompile() -> None:
