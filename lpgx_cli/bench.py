@@ -1,13 +1,12 @@
 """`lpgx bench`: run the benchmark suite (`benchmarks.suite`) and report it.
 
-``lpgx bench [--suite quick|full] [--json] [--png PATH] [--devices N]`` times every item
-(environment stepping, one agent update, one meta-gradient step; ES and PLR/GROOVE are listed as
-not yet available until they exist) and sweeps the meta-gradient step over the number of
-agents. Progress and tables go to stderr; ``--json`` prints the complete report (every item with
-its config, the device and the versions) to stdout.
+``lpgx bench [--suite quick|full] [--json PATH] [--png PATH] [--devices N]`` times every item
+(environment stepping, one agent update, one meta-gradient step, one ES generation, a chunk with
+the PLR/GROOVE curriculum) and sweeps the meta-gradient step over the number of agents.
+Progress and tables go to stderr; ``--json PATH`` writes the complete report (every item with
+its config, the device and the versions) to PATH, ``--json -`` to stdout.
 """
 
-import json
 import math
 import shlex
 import sys
@@ -20,6 +19,8 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
+from ._output import json_option, path_problems, png_option, to_stdout, write_json
+
 __all__ = ["BenchArgs", "main"]
 
 
@@ -30,10 +31,14 @@ class BenchArgs:
 
     suite: Literal["quick", "full"] = "quick"
     """quick: CPU-sized, about two minutes on 2 cores; full: reference sizes, sweep to 4096."""
-    json_out: Annotated[bool, tyro.conf.arg(name="json")] = False
-    """Print the complete report as JSON on stdout."""
-    png: Path | None = None
-    """Write a PNG of the scaling sweep (meta-steps/s and env steps/s against num_agents)."""
+    json_out: Annotated[
+        Path | None,
+        json_option("the complete report (every item with its config, the device, the versions)"),
+    ] = None
+    png: Annotated[
+        Path | None,
+        png_option("the scaling sweep (meta-steps/s and env steps/s against num_agents)"),
+    ] = None
     devices: int | None = None
     """Devices to split every item's population (environments, agents, ES candidates) over;
     all when left out."""
@@ -155,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and not value > 0:
             problems.append(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if args.png is not None and not args.png.parent.is_dir():
-        problems.append(f"the folder of --png {args.png} does not exist; create it first")
+    problems += path_problems(args.json_out, args.png)
     try:
         device_count = bench_suite.validate_devices(args.devices)
     except ValueError as err:
@@ -233,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.png is not None:
         bench_suite.scaling_figure(report, args.png)
         console.print(f"wrote {args.png}")
-    if args.json_out:
-        print(json.dumps(report, indent=2, allow_nan=False))
+    if args.json_out is not None:
+        write_json(report, args.json_out, indent=2, allow_nan=False)
+        if not to_stdout(args.json_out):
+            console.print(f"wrote {args.json_out}")
     failed = [r["name"] for r in report["items"] if r["status"] == "error"]
     failed += [s["item"] for s in report["scaling"] if s.get("status") == "error"]
     if failed:

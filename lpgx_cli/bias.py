@@ -27,6 +27,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ._output import name_flags
+
 __all__ = ["COMMANDS", "TabularOptions", "main"]
 
 # sub-command -> (module with the command, one-line help); this module runs the tabular ones.
@@ -47,6 +49,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lpgx_cli.bias_lpg",
         "LPG's meta-gradient: exact, stop-gradient (the reference) and LVC vs a reference",
     ),
+}
+
+
+# `lpgx.bias.TabularBiasConfig`'s errors name its fields; these are the flags that set them.
+_TABULAR_FLAGS = {
+    "num_mdps": "--num-mdps",
+    "num_repeats": "--num-repeats",
+    "num_samples": "--num-samples",
+    "hessian_errors": "--hessian-errors",
+    **{f"{f} is empty": f"--{f} is empty" for f in ("estimators", "patterns", "alphas", "steps")},
+    "steps must": "--steps must",
+    "use patterns ('ele',)": "use --patterns ele",
 }
 
 
@@ -158,7 +172,7 @@ def _run_tabular_command(name: str, argv: list[str]) -> int:
     try:
         config = experiment_config(name, quick=opts.quick, seed=opts.seed, **overrides)
     except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
+        console.print(f"[red]error:[/red] {name_flags(str(err), _TABULAR_FLAGS)}")
         return 2
     opts.out.mkdir(parents=True, exist_ok=True)
     progress = Progress(

@@ -11,6 +11,16 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
+from ._output import name_flags
+
+# Library fields named in LPGBiasConfig's errors -> this command's flags.
+_FLAGS = {
+    "num_agent_updates": "--num-agent-updates",
+    "reference_repeats": "--reference-repeats",
+    "repeats must": "--repeats must",
+    "unknown differentiations": "unknown --differentiations",
+}
+
 
 @dataclass(frozen=True)
 class LPGBiasArgs:
@@ -82,7 +92,7 @@ def main(argv: list[str]) -> int:
         )
         tasks = make_tasks(args.env_mode)
     except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {name_flags(str(e), _FLAGS)}")
         return 2
     result = run_lpg_bias(tasks, config, lambda what: console.print(f"measuring {what} …"))
     table = Table(title=f"LPG meta-gradient on {result['tasks']}", title_justify="left")

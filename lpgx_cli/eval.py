@@ -7,12 +7,13 @@ every run directory the glob matches, standing together as one method: e.g.
 ``groove='runs/groove-s*'``). Every source trains the same fresh agents on the same tasks
 (common random numbers); A2C is always measured beside them, and a single run (or checkpoint)
 given alone is also measured against the rule it started from.
+
+The tables go to stdout; ``--json PATH`` writes the results as JSON to PATH, and ``--json -``
+writes them to stdout, the tables then going to stderr with the progress.
 """
 
 import glob
-import json
 import math
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,19 @@ from typing import Annotated, Any
 import tyro
 from rich.console import Console
 from rich.table import Table
+
+from ._output import (
+    json_option,
+    name_flags,
+    path_problems,
+    png_option,
+    table_console,
+    to_stdout,
+    write_json,
+)
+
+# Names that the library's errors use for what this command calls otherwise.
+_FLAGS = {"--num-agents": "--agents", "--env-mode": "--on"}
 
 
 @dataclass(frozen=True)
@@ -43,30 +57,17 @@ class EvalArgs:
     """Steps per rollout (default: the first run's --train-rollout-len, else 20)."""
     seed: int = 0
     """Seed of the tasks, agents and keys (common to every source)."""
-    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None
-    """Write the results as JSON here."""
-    png: Path | None = None
-    """Write learning curves (return against agent updates, shaded s.e.) here."""
-
-
-def _run_and_step(path: Path) -> tuple[Path, int | None]:
-    """A run directory (latest checkpoint: step None) or one checkpoint file of it."""
-    if not path.is_file():
-        return path, None
-    match = re.fullmatch(r"step_(\d+)\.(eqx|json)", path.name)
-    if match is None or path.parent.name != "ckpt":
-        raise FileNotFoundError(
-            f"{path}: neither a run directory of lpgx train nor one of its checkpoints "
-            "(RUN/ckpt/step_NNNNNNNN.eqx)"
-        )
-    return path.parent.parent, int(match.group(1))
+    json_out: Annotated[Path | None, json_option("the results")] = None
+    png: Annotated[
+        Path | None, png_option("the learning curves (return against agent updates, shaded s.e.)")
+    ] = None
 
 
 def _methods(
     sources: tuple[str, ...],
 ) -> tuple[dict[str, list[Any]], dict[str, list[str]], list[Path]]:
-    from lpgx.meta_testing import load_learned_rule, load_untrained_rule
     from lpgx.rules import A2C
+    from lpgx.run_dir import RunDir
 
     methods: dict[str, list[Any]] = {}
     names: dict[str, list[str]] = {}
@@ -74,32 +75,32 @@ def _methods(
     learned = [s for s in sources if s != "a2c" and not s.startswith("untrained:") and "=" not in s]
     if len(learned) == 1 and len(sources) == 1:
         # One run alone: what did meta-training buy? Its initial rule stands beside it.
-        run, _ = _run_and_step(Path(learned[0]))
-        sources = (*sources, f"untrained:{run}")
+        run, _ = RunDir.of(Path(learned[0]))
+        sources = (*sources, f"untrained:{run.path}")
     for source in sources:
         if source == "a2c":
             methods["a2c"] = [A2C()]
             names["a2c"] = ["a2c"]
         elif source.startswith("untrained:"):
-            run, _ = _run_and_step(Path(source.removeprefix("untrained:")))
-            methods[f"untrained:{run.name}"] = [load_untrained_rule(run)]
-            names[f"untrained:{run.name}"] = [str(run)]
-            runs.append(run)
+            run, _ = RunDir.of(Path(source.removeprefix("untrained:")))
+            methods[f"untrained:{run.path.name}"] = [run.untrained_rule()]
+            names[f"untrained:{run.path.name}"] = [str(run.path)]
+            runs.append(run.path)
         elif "=" in source:
             label, pattern = source.split("=", 1)
             # Only directories: `runs/groove-s*` also matches the runs' log files.
             matched = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_dir())
             if not matched:
                 raise FileNotFoundError(f"{source}: no run directory matches {pattern!r}")
-            methods[label] = [load_learned_rule(p) for p in matched]
+            methods[label] = [RunDir(p).learned_rule() for p in matched]
             names[label] = [str(p) for p in matched]
             runs.extend(matched)
         else:
-            run, step = _run_and_step(Path(source))
-            label = run.name if step is None else f"{run.name}@{step}"
-            methods[label] = [load_learned_rule(run, step)]
+            run, step = RunDir.of(Path(source))
+            label = run.path.name if step is None else f"{run.path.name}@{step}"
+            methods[label] = [run.learned_rule(step)]
             names[label] = [source]
-            runs.append(run)
+            runs.append(run.path)
     return methods, names, runs
 
 
@@ -187,17 +188,49 @@ def _figure(results: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def _problems(args: EvalArgs) -> list[str]:
+    """Bad values of the options, named by this command's flags, before anything loads."""
+    from lpgx.compose import VEC_ENV_FAMILIES
+
+    problems = []
+    for flag, value in (
+        ("--agents", args.agents),
+        ("--lifetime", args.lifetime),
+        ("--points", args.points),
+        ("--episodes", args.episodes),
+        ("--workers", args.workers),
+        ("--rollout-len", args.rollout_len),
+    ):
+        if value is not None and value < 1:
+            problems.append(f"{flag} must be at least 1, got {value}")
+    for name in args.on.split(","):
+        family = name.partition(":")[0]
+        if family in VEC_ENV_FAMILIES:
+            problems.append(
+                f"--on {name}: {family} games run only online (`lpgx train --rule mgrl`); "
+                "lpgx eval meta-tests on task distributions (level sets, gymnax:NAME, "
+                "minatar:NAME, levels files)"
+            )
+    return problems + path_problems(args.json_out, args.png)
+
+
 def main(argv: list[str]) -> int:
     console = Console(stderr=True)
-    # Tables are output (stdout); piped into a file or a log they keep their rule names whole.
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=120)
     args = tyro.cli(EvalArgs, args=argv, prog="lpgx eval", description=__doc__)
+    # Tables are output (stdout, or stderr under --json -); piped into a file or a log they
+    # keep their rule names whole.
+    out = table_console(args.json_out)
+    if not out.is_terminal:
+        out = table_console(args.json_out, width=120)
+    problems = _problems(args)
+    if problems:
+        for problem in problems:
+            console.print(f"[red]error:[/red] {problem}")
+        return 2
     from lpgx.compose import make_tasks
     from lpgx.lifetime import AgentConfig, Learner
     from lpgx.meta_testing import EvalSettings, compare
-    from lpgx.run_config import load_config
+    from lpgx.run_dir import RunDir
 
     try:
         settings = EvalSettings(
@@ -211,9 +244,12 @@ def main(argv: list[str]) -> int:
         if not all_tasks:
             raise ValueError("--on names no task distribution; e.g. --on tabular,mazes")
         methods, run_names, runs = _methods(args.sources)
-        first = load_config(runs[0] / "config.json") if runs else None
-        workers = args.workers or (first.env_workers if first else 64)
-        rollout = args.rollout_len or (first.train_rollout_len if first else 20)
+        first = RunDir(runs[0]).config() if runs else None
+        workers, rollout = args.workers, args.rollout_len
+        if workers is None:
+            workers = first.env_workers if first else 64
+        if rollout is None:
+            rollout = first.train_rollout_len if first else 20
         results = []
         for tasks in all_tasks:
             learner = Learner(tasks.env(), AgentConfig(num_workers=workers, rollout_len=rollout))
@@ -224,11 +260,12 @@ def main(argv: list[str]) -> int:
             if result["pairs"]:
                 out.print(_pairs_table(result))
     except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {name_flags(str(e), _FLAGS)}")
         return 2
     if args.json_out is not None:
-        args.json_out.write_text(json.dumps({"sources": list(args.sources), "results": results}))
-        console.print(f"wrote {args.json_out}")
+        write_json({"sources": list(args.sources), "results": results}, args.json_out)
+        if not to_stdout(args.json_out):
+            console.print(f"wrote {args.json_out}")
     if args.png is not None:
         console.print(f"wrote {_figure(results, args.png)}")
     return 0

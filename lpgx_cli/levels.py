@@ -1,14 +1,17 @@
 """`lpgx levels`: list the named level sets, or draw levels sampled from one.
 
-``lpgx levels list [--json] [--optimal]`` prints one row per level set; ``lpgx levels show NAME
-[--seed S] [--png PATH] [--count K]`` draws a sampled level in the terminal and, with ``--png``,
-writes a picture of ``K`` sampled levels. Tables, drawings and ``--json`` output go to stdout
+``lpgx levels list [--json PATH] [--optimal]`` prints one row per level set; ``lpgx levels show
+NAME [--seed S] [--png PATH] [--count K] [--json PATH]`` draws a sampled level in the terminal
+and, with ``--png``, writes a picture of ``K`` sampled levels. Tables and drawings go to stdout
 (so ``> file`` and ``| grep`` see them) and fit 80 columns; progress goes to stderr.
+``--json PATH`` writes the JSON document to PATH, and ``--json -`` to stdout, the tables and
+drawings then going to stderr.
 """
 
-import json
+import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,10 +28,14 @@ from lpgx.envs import (
     LevelSet,
     get_level_set,
     level_info,
+    level_to_dict,
     plot_levels,
     render_text,
     split_levels,
 )
+from lpgx.envs._levels_file import FORMAT as LEVELS_FORMAT
+
+from ._output import json_option, path_problems, png_option, table_console, to_stdout, write_json
 
 __all__ = ["level_set_summary", "list_sets", "main", "show"]
 
@@ -39,14 +46,21 @@ _OPTIMAL_SAMPLES = 64
 _WIDE = 120
 
 
-def _console() -> Console:
-    """Where tables and drawings go: stdout."""
-    return Console()
+def _console(json_out: Path | None = None) -> Console:
+    """Where tables and drawings go: stdout, or stderr when ``--json -`` holds stdout."""
+    return table_console(json_out)
 
 
 def _status_console() -> Console:
     """Where progress goes: stderr (quiet without a terminal)."""
     return Console(stderr=True)
+
+
+@functools.cache
+def _sampler(ls: LevelSet) -> Callable[[jax.Array], Any]:
+    """The batch sampler of `ls`, compiled once per process and shape (a second `levels` call
+    in the same process, e.g. a test's, reuses it)."""
+    return jax.jit(jax.vmap(ls.sample))
 
 
 def _bounds(ls: LevelSet, attr: str) -> tuple[int, int]:
@@ -66,7 +80,7 @@ def _optimal_return(ls: LevelSet, samples: int, seed: int = 0) -> tuple[float | 
         return None, None
     from lpgx.envs import optimal_returns
 
-    tasks = jax.jit(jax.vmap(ls.sample))(jax.random.split(jax.random.key(seed), samples))
+    tasks = _sampler(ls)(jax.random.split(jax.random.key(seed), samples))
     values = optimal_returns(ls.env(), tasks.level)
     se = float(values.std(ddof=1) / np.sqrt(samples)) if samples > 1 else float("nan")
     return float(values.mean()), se
@@ -108,21 +122,25 @@ def level_set_summary(
 
 
 def list_sets(
-    json_out: Annotated[bool, tyro.conf.arg(name="json")] = False,
+    json_out: Annotated[Path | None, json_option("the list (one object per level set)")] = None,
     optimal: bool = False,
     samples: int = _OPTIMAL_SAMPLES,
 ) -> int:
     """List every named level set (a table on stdout).
 
     Args:
-        json_out: print a JSON list (one object per level set) instead of a table.
+        json_out: see `lpgx_cli._output.JSON_HELP`.
         optimal: add each tabular set's mean exact optimal return over `samples` sampled
             levels, with its standard error (3 minutes on 2 shared CPU cores).
         samples: levels sampled per set for --optimal.
     """
     status = _status_console()
+    problems = path_problems(json_out)
     if samples < 2:
-        status.print(f"[red]error:[/red] --samples must be at least 2, got {samples}")
+        problems.insert(0, f"--samples must be at least 2, got {samples}")
+    if problems:
+        for problem in problems:
+            status.print(f"[red]error:[/red] {problem}")
         return 2
     start = time.perf_counter()
     rows = []
@@ -131,11 +149,12 @@ def list_sets(
             spinner.update(f"summarising level sets: {name}")
             rows.append(level_set_summary(get_level_set(name), optimal, samples))
     elapsed = time.perf_counter() - start
-    if json_out:
-        print(json.dumps(rows, indent=2))
-        return 0
+    if json_out is not None:
+        write_json(rows, json_out, indent=2)
+        if not to_stdout(json_out):
+            status.print(f"wrote {json_out}")
 
-    console = _console()
+    console = _console(json_out)
     wide = console.width >= _WIDE
     table = Table(title="lpgx level sets", box=box.SIMPLE_HEAD, pad_edge=False)
     columns: list[tuple[str, JustifyMethod]] = [
@@ -201,25 +220,34 @@ def _family_bounds(fam: LevelFamily, attr: str) -> tuple[int, int]:
 def show(
     name: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="NAME")],
     seed: int = 0,
-    png: Path | None = None,
+    png: Annotated[
+        Path | None,
+        png_option(
+            "a picture of --count sampled levels", "with --agent: the agent's episode on the first"
+        ),
+    ] = None,
     count: int = 4,
     agent: Path | None = None,
-    json_out: Annotated[Path | None, tyro.conf.arg(name="json")] = None,
+    json_out: Annotated[
+        Path | None,
+        json_option(
+            "--count sampled levels in the lpgx-levels/1 format",
+            "edit it, then use it with `lpgx train --env-mode FILE` or `lpgx eval --on FILE`",
+        ),
+    ] = None,
 ) -> int:
     """Draw a level sampled from level set NAME, with its parameters.
 
     Args:
         name: a level set (see `lpgx levels list`).
         seed: random seed of the sampled levels.
-        png: also write a picture of `count` sampled levels to this PNG file (with --agent:
-            the agent's episode on the first one).
-        count: number of levels drawn in the PNG.
+        png: see `lpgx_cli._output.PNG_HELP`.
+        count: number of levels drawn in the PNG and written by --json.
         agent: a run directory of `lpgx train`: train a fresh agent from scratch with its
             learned rule on the level (for its lifetime), and draw one episode of it in --png.
-        json_out: write the `count` sampled levels to this file in the lpgx-levels/1 format
-            (edit it, then use it with `lpgx train --env-mode FILE` or `lpgx eval --on FILE`).
+        json_out: see `lpgx_cli._output.JSON_HELP`.
     """
-    console, errors = _console(), _status_console()
+    console, errors = _console(json_out), _status_console()
     try:
         ls = get_level_set(name)
     except ValueError as err:
@@ -231,18 +259,22 @@ def show(
     if agent is not None and png is None:
         errors.print("[red]error:[/red] --agent draws the episode into a picture: add --png PATH")
         return 2
-    if agent is not None and not (agent / "config.json").exists():
+    from lpgx.run_dir import RunDir
+
+    if agent is not None and not RunDir(agent).config_path.exists():
         errors.print(
             f"[red]error:[/red] --agent {agent} is not a run directory of `lpgx train` (no "
             "config.json)"
         )
         return 2
-    if png is not None and not png.parent.is_dir():
-        errors.print(f"[red]error:[/red] the folder of --png {png} does not exist; create it first")
+    problems = path_problems(json_out, png)
+    if problems:
+        for problem in problems:
+            errors.print(f"[red]error:[/red] {problem}")
         return 2
 
     n = count if png is not None or json_out is not None else 1
-    tasks = jax.jit(jax.vmap(ls.sample))(jax.random.split(jax.random.key(seed), n))
+    tasks = _sampler(ls)(jax.random.split(jax.random.key(seed), n))
     levels = split_levels(tasks.level)
     lifetimes = [int(x) for x in np.asarray(tasks.lifetime)]
 
@@ -295,13 +327,18 @@ def show(
         plot_levels(levels, png, titles=titles)
         console.print(f"wrote {n} levels to [bold]{png}[/bold]")
     if json_out is not None:
-        from lpgx.envs import write_levels
-
-        named = [
-            (f"{ls.name}-{seed}-{i}", jax.tree.map(lambda x, i=i: x[i], tasks)) for i in range(n)
-        ]
-        write_levels(json_out, named, tabular=ls.tabular)
-        console.print(f"wrote {n} levels to [bold]{json_out}[/bold] (lpgx-levels/1)")
+        # The document of `lpgx.envs.write_levels`, which writes only to a file.
+        document = {
+            "format": LEVELS_FORMAT,
+            "tabular": ls.tabular,
+            "levels": [
+                level_to_dict(level, lifetime, f"{ls.name}-{seed}-{i}")
+                for i, (level, lifetime) in enumerate(zip(levels, lifetimes, strict=True))
+            ],
+        }
+        write_json(document, json_out, indent=1)
+        if not to_stdout(json_out):
+            console.print(f"wrote {n} levels to [bold]{json_out}[/bold] ({LEVELS_FORMAT})")
     return 0
 
 
@@ -313,12 +350,12 @@ def _draw_agent_episode(
     from lpgx.compose import make_learner
     from lpgx.envs import optimal_returns
     from lpgx.episode import plot_episode, train_and_record
-    from lpgx.plotting import load_trained_rule
-    from lpgx.run_config import load_config
+    from lpgx.run_dir import RunDir
 
     with status.status(f"loading the learned rule of {run_dir}…") as spinner:
-        rule, trainer = load_trained_rule(run_dir)
-        config = load_config(run_dir / "config.json")
+        run = RunDir(run_dir)
+        state, trainer = run.trained_state()
+        rule, config = state.meta.rule, run.config()
         learner = trainer.learner if config.env_mode == ls.name else make_learner(config, ls)
         task = jax.tree.map(lambda x: x[0], tasks)
         lifetime = int(task.lifetime)

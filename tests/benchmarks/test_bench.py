@@ -43,7 +43,7 @@ def _check_context(record: dict[str, Any]) -> None:
 
 def test_tiny_suite_json_is_complete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "scaling.png"
-    argv = ["bench", "--tiny", "--json", "--png", str(png), "--max-agents", "1"]
+    argv = ["bench", "--tiny", "--json", "-", "--png", str(png), "--max-agents", "1"]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)  # stdout is exactly the JSON report
@@ -115,7 +115,7 @@ def test_tiny_suite_json_is_complete(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize("devices", ["0", str(len(jax.devices()) + 1)])
 def test_bad_devices_fail_cleanly(devices: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["bench", "--devices", devices, "--json"]) == 2
+    assert cli.main(["bench", "--devices", devices, "--json", "-"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing ran, nothing half-written on stdout
     err = " ".join(captured.err.split())

@@ -50,7 +50,7 @@ def test_list_optimal_states_mean_se_and_samples(capsys: pytest.CaptureFixture[s
 
 
 def test_list_json_has_every_level_set(capsys: pytest.CaptureFixture[str]) -> None:
-    assert levels_cli.main(["list", "--json"]) == 0
+    assert levels_cli.main(["list", "--json", "-"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in rows] == list(LEVEL_SET_NAMES)
     by_name = {row["name"]: row for row in rows}
