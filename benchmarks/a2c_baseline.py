@@ -35,7 +35,7 @@ from lpgx.envs import LevelSet, get_level_set, optimal_return
 from lpgx.lifetime import Learner, evaluate_return, train_lifetime
 from lpgx.rules import A2C
 
-from .common import report_results
+from .common import report_results, script_main
 
 __all__ = ["Config", "Result", "main", "make_train_and_evaluate", "measure", "run"]
 
@@ -339,4 +339,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

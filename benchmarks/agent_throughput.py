@@ -29,7 +29,7 @@ from lpgx.lifetime import AgentState, Learner, agent_update
 from lpgx.rules import A2C, AbstractUpdateRule
 from lpgx.sharding import agent_mesh, check_divisible, shard_agents
 
-from .common import report_results, time_compiled
+from .common import report_results, script_main, time_compiled
 
 __all__ = ["Config", "Result", "init_agents", "main", "make_updates", "measure", "run"]
 
@@ -250,4 +250,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -3,6 +3,8 @@
 Every benchmark times a function compiled ahead of time with
 ``jax.jit(f).lower(*args).compile()`` (the compile time is reported on its own), runs it once or
 more to warm up, then times ``repeats`` calls, each ended by `jax.block_until_ready`.
+A script run as ``python -m benchmarks.X`` enters through `script_main`, so it times lpgx as
+the ``lpgx`` command runs it.
 """
 
 import datetime
@@ -15,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 
@@ -26,6 +28,7 @@ __all__ = [
     "markdown_table",
     "report_results",
     "results_table",
+    "script_main",
     "time_compiled",
 ]
 
@@ -189,3 +192,17 @@ def report_results(
         lines = [*environment_lines(command, note), *protocol, "", markdown_table(header, rows), ""]
         markdown.write_text("\n".join(lines))
         Console(stderr=True).print(f"wrote {markdown}")
+
+
+def script_main(main: Callable[[], int | None]) -> NoReturn:
+    """Run a benchmark's `main` as ``python -m benchmarks.X`` and exit with its status.
+
+    lpgx's CPU speed-ups are turned on first (`lpgx.enable_speedups`, as the ``lpgx`` command
+    does), before any JAX computation, so the script times what a user of the command gets.
+    Calling `main` directly (tests, notebooks) leaves JAX's settings as they are.
+    """
+    import lpgx
+
+    lpgx.enable_speedups()
+    status = main()
+    sys.exit(0 if status is None else status)

@@ -25,7 +25,7 @@ from lpgx.compose import make_tasks
 from lpgx.envs import AbstractTaskDistribution
 from lpgx.sharding import agent_mesh, shard_agents
 
-from .common import report_results, time_compiled
+from .common import report_results, script_main, time_compiled
 
 __all__ = ["Config", "Result", "main", "make_rollout", "measure", "run"]
 
@@ -201,4 +201,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -7,10 +7,6 @@ actions (automatic resets included), so level sampling and the first reset are t
 (compile time reported apart), warmed up once and timed ``repeats`` times (median).
 Throughput is ``num_envs · steps / median``.
 
-``--compare-rolled`` also times every configuration with JAX's default CPU lowering of the
-Threefry hash (a rolled loop; `lpgx.use_straight_line_threefry`) in the same run, so the effect
-of lpgx's straight-line lowering is measured side by side.
-
 Run ``python -m benchmarks.gridworld --help`` for the options, e.g.::
 
     python -m benchmarks.gridworld --markdown table.md
@@ -27,11 +23,10 @@ import jax.numpy as jnp
 import tyro
 from rich.console import Console
 
-from lpgx import use_straight_line_threefry
 from lpgx.compose import make_tasks
 from lpgx.envs import AbstractTaskDistribution
 
-from .common import report_results, time_compiled
+from .common import report_results, script_main, time_compiled
 
 __all__ = ["REFERENCE", "Config", "Result", "main", "make_timed", "measure", "run"]
 
@@ -57,20 +52,17 @@ class Config:
     """Timed calls per configuration (the median is reported)."""
     seed: int = 0
     """Seed of the levels, resets and random actions."""
-    compare_rolled: bool = False
-    """Also time every configuration with JAX's default (rolled-loop) Threefry lowering."""
     markdown: Path | None = None
     """Also write the results as a markdown table (with the run's environment) to this file."""
 
 
 @dataclass(frozen=True)
 class Result:
-    """Timings of one (level set, number of environments, Threefry lowering) configuration."""
+    """Timings of one (level set, number of environments) configuration."""
 
     level_set: str
     num_envs: int
     steps: int
-    threefry: str
     compile_s: float
     median_s: float
     min_s: float
@@ -109,24 +101,16 @@ def make_timed(
     return timed
 
 
-def measure(
-    name: str, num_envs: int, steps: int, repeats: int = 5, seed: int = 0, rolled: bool = False
-) -> Result:
-    """Time the reference protocol for level set `name` with `num_envs` environments (with JAX's
-    rolled Threefry lowering if `rolled`)."""
+def measure(name: str, num_envs: int, steps: int, repeats: int = 5, seed: int = 0) -> Result:
+    """Time the reference protocol for level set `name` with `num_envs` environments."""
     if num_envs < 1 or steps < 1:
         raise ValueError(f"num_envs and steps must be positive, got {num_envs} and {steps}")
     timed = make_timed(make_tasks(name), num_envs, steps)
-    use_straight_line_threefry(not rolled)
-    try:
-        timing, _ = time_compiled(timed, jax.random.key(seed), repeats=repeats)
-    finally:
-        use_straight_line_threefry(True)
+    timing, _ = time_compiled(timed, jax.random.key(seed), repeats=repeats)
     return Result(
         level_set=name,
         num_envs=num_envs,
         steps=steps,
-        threefry="rolled (JAX default)" if rolled else "straight (lpgx)",
         compile_s=timing.compile_s,
         median_s=timing.median_s,
         min_s=timing.min_s,
@@ -141,18 +125,15 @@ def run(config: Config, console: Console | None = None) -> list[Result]:
     results = []
     for name in config.level_sets:
         for n in config.num_envs:
-            for rolled in (False, True) if config.compare_rolled else (False,):
-                if console is not None:
-                    what = " (rolled Threefry)" if rolled else ""
-                    console.print(f"[dim]{name}: {n} envs × {config.steps} steps{what}…[/dim]")
-                results.append(measure(name, n, config.steps, config.repeats, config.seed, rolled))
+            if console is not None:
+                console.print(f"[dim]{name}: {n} envs × {config.steps} steps…[/dim]")
+            results.append(measure(name, n, config.steps, config.repeats, config.seed))
     return results
 
 
 HEADER = [
     "level set",
     "envs",
-    "threefry",
     "compile s",
     "median ms",
     "min–max ms",
@@ -174,7 +155,6 @@ def rows(results: list[Result]) -> list[list[str]]:
         [
             r.level_set,
             str(r.num_envs),
-            r.threefry,
             f"{r.compile_s:.2f}",
             f"{1e3 * r.median_s:.1f}",
             f"{1e3 * r.min_s:.1f}–{1e3 * r.max_s:.1f}",
@@ -207,4 +187,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -37,7 +37,7 @@ from lpgx.sharding import (
     shard_agents,
 )
 
-from .common import Timing, environment_info, time_compiled
+from .common import Timing, environment_info, script_main, time_compiled
 
 __all__ = ["Config", "Prepared", "Result", "main", "measure"]
 
@@ -339,4 +339,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .common import script_main
+
 METHODS = (("A2C", "a2c-online"), ("MGRL", "mgrl"), ("MGRL-LVC", "mgrl-lvc"))
 COLOURS = {"A2C": "C0", "MGRL": "C1", "MGRL-LVC": "C2"}
 
@@ -183,4 +185,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

@@ -1,19 +1,21 @@
 """Start-up time of `lpgx train`: process start to the end of the first meta-step.
 
-Runs ``python -m lpgx_cli.main train --preset PRESET --train-steps 1 --no-evaluate`` as a fresh
-process ``repeats`` times in each of three settings, alternating them: the persistent
-compilation cache off (``--no-compile-cache``), on with an empty cache directory (a first
-start), and on with the cache the first start filled (a second start). Reported, median of
-``repeats``: the time from starting the process to the end of its first meta-step (when the
-step's record reaches ``metrics.jsonl``: the chunk has run and its metrics are on disk), the
-wall time of the whole process (also its checkpoint, writing compiled programs to the cache and
-the interpreter's exit), and the compile time the command prints.
+Runs ``lpgx train --preset PRESET --train-steps 1 --no-evaluate`` (the ``lpgx`` command of
+this interpreter's environment) as a fresh process ``repeats`` times in each of three settings,
+alternating them: the persistent compilation cache off (``--no-compile-cache``), on with an
+empty cache directory (a first start), and on with the cache the first start filled (a second
+start). Reported, median of ``repeats``: the time from starting the process to the end of its
+first meta-step (when the step's record reaches ``metrics.jsonl``: the chunk has run and its
+metrics are on disk), the wall time of the whole process (also its checkpoint, writing
+compiled programs to the cache and the interpreter's exit), and the compile time the command
+prints.
 
 The speed of a shared machine drifts (here by up to 50 % within an hour), so each round also
-times XLA compiling a fixed small program in this process (`speed_probe`), and the report gives
-its median: figures from different sittings compare only beside it. With ``--fast-compile``
-two more settings run in each round: a first and a second start of ``lpgx train
---fast-compile`` (a cache of their own).
+times XLA compiling a fixed small program in this process (`speed_probe`, plain JAX: lpgx's
+speed-ups stay off here, so it measures the machine), and the report gives its median:
+figures from different sittings compare only beside it. With ``--fast-compile`` two more
+settings run in each round: a first and a second start of ``lpgx train --fast-compile`` (a
+cache of their own).
 
 Run ``python -m benchmarks.startup --help`` for the options.
 """
@@ -33,7 +35,7 @@ import tyro
 
 from .common import report_results
 
-__all__ = ["Config", "main", "run_once", "speed_probe"]
+__all__ = ["Config", "lpgx_command", "main", "run_once", "speed_probe"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,18 @@ def speed_probe() -> float:
     return statistics.median(once() for _ in range(3))
 
 
+def lpgx_command() -> str:
+    """The ``lpgx`` console script installed beside this interpreter (else the one on ``PATH``)."""
+    beside = Path(sys.executable).with_name("lpgx")
+    found = str(beside) if beside.is_file() else shutil.which("lpgx")
+    if found is None:
+        raise FileNotFoundError(
+            "no `lpgx` command beside this Python or on PATH; install lpgx into this "
+            "environment (`pip install -e .`) and run the benchmark again"
+        )
+    return found
+
+
 def run_once(
     preset: str, cache: Path | None, workdir: Path, extra: tuple[str, ...] = ()
 ) -> tuple[float, float, float | None]:
@@ -88,7 +102,7 @@ def run_once(
     seconds printed by the command or None)``.
     """
     out = Path(tempfile.mkdtemp(dir=workdir)) / "run"
-    cmd = [sys.executable, "-m", "lpgx_cli.main", "train", "--preset", preset]
+    cmd = [lpgx_command(), "train", "--preset", preset]
     cmd += ["--train-steps", "1", "--no-evaluate", "--out", str(out), *extra]
     env = dict(os.environ)
     env.pop("LPGX_COMPILE_CACHE", None)
@@ -112,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark from the command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     config = tyro.cli(Config, args=args, prog="python -m benchmarks.startup")
+    lpgx_command()  # fails here, before any round, when the command is missing
     settings = ("cache off", "cache on, first start", "cache on, second start")
     if config.fast_compile:
         settings += ("--fast-compile, first start", "--fast-compile, second start")

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+import lpgx
 from benchmarks import env_throughput
-from benchmarks.common import environment_info, markdown_table, time_compiled
+from benchmarks.common import environment_info, markdown_table, script_main, time_compiled
 
 
 def test_time_compiled_reports_compile_and_repeats() -> None:
@@ -16,6 +17,24 @@ def test_time_compiled_reports_compile_and_repeats() -> None:
     info = environment_info()
     assert info["jax"] and info["devices"]
     assert markdown_table(["a", "b"], [["x", "1"]]).splitlines()[1] == "|---|---:|"
+
+
+def test_script_main_turns_speedups_on_before_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `python -m benchmarks.X` times lpgx as the `lpgx` command runs it; the speed-ups
+    # themselves are replaced here so that this test process keeps JAX's settings.
+    calls: list[str] = []
+    monkeypatch.setattr(lpgx, "enable_speedups", lambda: calls.append("speedups"), raising=False)
+
+    def main() -> int:
+        calls.append("main")
+        return 3
+
+    with pytest.raises(SystemExit) as exit_:
+        script_main(main)
+    assert exit_.value.code == 3 and calls == ["speedups", "main"]
+    with pytest.raises(SystemExit) as exit_:
+        script_main(lambda: None)
+    assert exit_.value.code == 0
 
 
 def test_env_throughput_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
