@@ -19,6 +19,7 @@ with install_import_hook("lpgx", "beartype.beartype"):
     import lpgx
     import lpgx.sharding
     import lpgx.train
+lpgx.enable_speedups()  # as the test suite and the CLI run (tests/conftest.py)
 """
 
 
