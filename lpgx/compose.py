@@ -1,4 +1,4 @@
-"""Composition (layer 6): names and flags become objects here, and nowhere else.
+"""Composition: names and flags become objects here, and nowhere else.
 
 `TrainConfig` is what a user types: one flat record whose field names follow the GROOVE
 reference's command-line options (``--num-agents``, ``--lpg-gru-width``, ``--es-sigma-init``…),

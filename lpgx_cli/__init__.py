@@ -1,1 +1,1 @@
-"""The `lpgx` command line (layer 7): argument parsing and terminal output only."""
+"""The `lpgx` command line: argument parsing and terminal output only."""
