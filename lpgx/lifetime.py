@@ -19,7 +19,7 @@ from ._tree import tree_select
 from ._typing import PRNGKeyArray, Scalar
 from .agents import Agent, Trajectory, first_episode_returns, reset_workers, rollout
 from .envs import AbstractEnvironment, AbstractTaskDistribution, ObsSpec, Task
-from .rules import AbstractUpdateRule, LifetimeContext
+from .rules import DIFFERENTIATIONS, AbstractUpdateRule, Differentiation, LifetimeContext
 
 __all__ = [
     "DIFFERENTIATIONS",
@@ -37,8 +37,6 @@ __all__ = [
 
 
 Optimiser = Literal["sgd", "adam"]
-Differentiation = Literal["exact", "stop_gradient", "lvc"]
-DIFFERENTIATIONS: tuple[str, ...] = ("exact", "stop_gradient", "lvc")
 
 
 @dataclass(frozen=True)

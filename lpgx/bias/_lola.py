@@ -1,13 +1,13 @@
 """LOLA-DiCE on the iterated prisoner's dilemma: sampled meta-gradients against the exact one.
 
-LOLA (Foerster et al.) treats the opponent's next learning step as a function of one's own
-parameters: player ``i`` looks ahead one plain gradient step of the opponent,
-``θ_o' = θ_o − α_in ∇_{θ_o} L_o(θ_o, θ_i)``, keeping its dependence on the live ``θ_i`` (the LOLA
-term), and takes an Adam step on its own loss ``L_i(θ_i, θ_o'(θ_i))``. In the meta-gradient
-framework of the gradient-bias paper, φ = ``θ_i`` and the inner step is the opponent's. The
-IPD has an exact value (`IteratedPrisonersDilemma.exact_value`), so the exact meta-gradient is
-autodiff through two exact steps, and at every iteration each sampled meta-gradient is compared
-with it (Pearson correlation over the 5 parameters, averaged over both players).
+LOLA (Foerster et al. 2018, Learning with Opponent-Learning Awareness) treats the opponent's next
+learning step as a function of one's own parameters: player ``i`` looks ahead one plain gradient
+step of the opponent, ``θ_o' = θ_o − α_in ∇_{θ_o} L_o(θ_o, θ_i)``, keeping its dependence on the
+live ``θ_i`` (the LOLA term), and takes an Adam step on its own loss ``L_i(θ_i, θ_o'(θ_i))``. In the
+meta-gradient framework of the gradient-bias paper, φ = ``θ_i`` and the inner step is the
+opponent's. The IPD has an exact value (`IteratedPrisonersDilemma.exact_value`), so the exact
+meta-gradient is autodiff through two exact steps, and at every iteration each sampled meta-gradient
+is compared with it (Pearson correlation over the 5 parameters, averaged over both players).
 
 Three pieces of the meta-gradient can each be exact or sampled (`Estimate`):
 
@@ -18,8 +18,9 @@ Three pieces of the meta-gradient can each be exact or sampled (`Estimate`):
   ``θ_o' = stop_gradient(θ_o + α g_comp) + (θ_h − stop_gradient(θ_h))``;
 - the *outer* piece — the gradient of the player's own loss at the lookahead (`LolaConfig.outer`).
 
-Sampled pieces use DiCE on a fresh on-policy batch (with or without the baseline term) or, for
-the inner pieces, off-policy DiCE on a FIFO replay buffer of trajectories (`Estimate.kind`).
+Sampled pieces use DiCE (`dice_objective`) on a fresh on-policy batch (with or without the
+baseline term) or, for the inner pieces, off-policy DiCE (`off_policy_dice_objective`) on a FIFO
+replay buffer of trajectories (`Estimate.kind`).
 
 `LOLA_VARIANTS` holds the reference's 11 runs by name. The two off-policy ablations are named by
 what they do (`off_policy_comp_on_policy`: on-policy compositional piece, off-policy Hessian;
@@ -46,7 +47,7 @@ from jaxtyping import Array, Float, Int, PyTree
 
 from .._typing import FloatScalar, IntScalar, PRNGKeyArray
 from ..envs import IPDTrajectory, IteratedPrisonersDilemma
-from ..rules.estimators import magic_box
+from ._dice import dice_objective, off_policy_dice_objective, value_loss
 
 __all__ = [
     "LOLA_VARIANTS",
@@ -55,19 +56,13 @@ __all__ = [
     "LolaMetrics",
     "LolaState",
     "compile_lola",
-    "dice_objective",
     "exact_lola_meta_gradient",
     "get_lola_variant",
     "lola_init",
     "lola_iteration",
-    "off_policy_dice_objective",
     "pearson",
     "run_lola",
-    "value_loss",
 ]
-
-# log(p + 1e-6) for the current policy's probabilities in off-policy DiCE, as the reference.
-_OFF_POLICY_EPS = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +85,7 @@ class Estimate:
 
 @dataclasses.dataclass(frozen=True)
 class LolaConfig:
-    """One LOLA-DiCE variant; defaults are the reference's (spec §4).
+    """One LOLA-DiCE variant; defaults are the reference's (Theoretical-GMRL's ``lola/``).
 
     **Arguments:**
 
@@ -221,116 +216,7 @@ def get_lola_variant(name: str) -> LolaConfig:
     return LOLA_VARIANTS[name].validate()
 
 
-# --- losses ---------------------------------------------------------------------------------
-
-
-def _discounts(length: int, gamma: float) -> Float[Array, " T"]:
-    return gamma ** jnp.arange(length, dtype=jnp.float32)
-
-
-def _cumsum_time(x: Float[Array, "*batch T"]) -> Float[Array, "*batch T"]:
-    """``cumsum`` over the last (time) axis as a product with a triangle of ones.
-
-    XLA lowers ``jnp.cumsum`` to a ``reduce_window``; the matrix product is as fast or faster on
-    CPU, derivatives included. On CPU the default precision already multiplies in float32 (and
-    asking for ``HIGHEST`` there took a slower path: 150 against 92 ms for the second-order DiCE
-    loss of 20 × 1024 trajectories, identical results); elsewhere ``HIGHEST`` keeps accelerators
-    from summing log-probs in reduced precision (TF32).
-    """
-    steps = jnp.arange(x.shape[-1], dtype=jnp.int32)
-    upper = (steps[:, None] <= steps[None, :]).astype(x.dtype)
-    precision = None if jax.default_backend() == "cpu" else jax.lax.Precision.HIGHEST
-    return jnp.einsum("...k,kt->...t", x, upper, precision=precision)
-
-
-def _policy_log_probs(
-    thetas: Float[Array, "2 5"], traj: IPDTrajectory, eps: float | None
-) -> Float[Array, "*batch T 2"]:
-    """Both players' log-probs of the trajectory's actions under `thetas`, differentiably.
-
-    ``eps=None`` gives the exact ``log π``; otherwise ``log(π + eps)`` (off-policy DiCE).
-    """
-    logits = jnp.stack([thetas[0][traj.states[..., 0]], thetas[1][traj.states[..., 1]]], -1)
-    # π(a|s) = sigmoid(±θ_s): + for action 0 (defect), − for action 1 (cooperate).
-    signed = jnp.where(traj.actions == 0, logits, -logits)
-    if eps is None:
-        return jax.nn.log_sigmoid(signed)
-    return jnp.log(jax.nn.sigmoid(signed) + eps)
-
-
-def _dice_terms(
-    traj: IPDTrajectory,
-    values: Float[Array, "5"],
-    gamma: float,
-    baseline: bool,
-    cumulative_weight: Float[Array, "*batch T"],
-    step_weight: Float[Array, "*batch T"],
-) -> FloatScalar:
-    """``−mean_b[Σ_t w_{≤t} γᵗ r_t + Σ_t (1 − w_t) γᵗ v(s_t)]`` for player 0 (baseline optional)."""
-    # γᵗ, broadcast explicitly over the batch dimensions (rank promotion is an error here).
-    discount = jnp.broadcast_to(_discounts(traj.rewards.shape[-2], gamma), step_weight.shape)
-    objective = jnp.mean(jnp.sum(cumulative_weight * traj.rewards[..., 0] * discount, axis=-1))
-    if baseline:
-        baseline_values = values[traj.states[..., 0]] * discount
-        objective = objective + jnp.mean(jnp.sum((1.0 - step_weight) * baseline_values, axis=-1))
-    return -objective
-
-
-def dice_objective(
-    traj: IPDTrajectory,
-    thetas: Float[Array, "2 5"],
-    values: Float[Array, "5"],
-    gamma: float,
-    baseline: bool = True,
-) -> FloatScalar:
-    """The DiCE loss of player 0 (a quantity to *minimise*), averaged over the batch.
-
-    ``L = −mean_b[Σ_t □(Σ_{k≤t} log π₀ + log π₁) γᵗ r_t + Σ_t (1 − □(log π₀ + log π₁)) γᵗ v(s_t)]``
-    with the magic box □; the second (baseline) term only with `baseline`. The log-probs are
-    recomputed from `thetas` (row 0 player 0, row 1 its opponent), so every derivative of any
-    order w.r.t. either player's parameters is DiCE's estimate of the true one.
-
-    **Arguments:**
-
-    - `traj`: on-policy rollouts in player 0's frame (``[batch, T, 2]``).
-    - `thetas`: both players' parameters, player 0 first.
-    - `values`: player 0's value table (the baseline).
-    - `gamma`: discount.
-    - `baseline`: include the baseline term.
-    """
-    log_probs = jnp.sum(_policy_log_probs(thetas, traj, None), axis=-1)
-    dependencies = _cumsum_time(log_probs)
-    return _dice_terms(traj, values, gamma, baseline, magic_box(dependencies), magic_box(log_probs))
-
-
-def off_policy_dice_objective(
-    traj: IPDTrajectory,
-    thetas: Float[Array, "2 5"],
-    values: Float[Array, "5"],
-    gamma: float,
-    baseline: bool = True,
-) -> FloatScalar:
-    """Off-policy DiCE: `dice_objective` on trajectories from older (behaviour) policies.
-
-    The magic box becomes the cumulative importance weight
-    ``exp(Σ_{k≤t} log π_k − stop_gradient(Σ_{k≤t} log μ_k))`` (both players), with the
-    behaviour log-probs ``log μ`` stored in ``traj.log_probs`` and the current ones computed as
-    ``log(π + 1e-6)`` as in the reference; the baseline term uses the per-step ratio.
-    """
-    current = jnp.sum(_policy_log_probs(thetas, traj, _OFF_POLICY_EPS), axis=-1)
-    behaviour = jax.lax.stop_gradient(jnp.sum(traj.log_probs, axis=-1))
-    cumulative = jnp.exp(_cumsum_time(current) - _cumsum_time(behaviour))
-    return _dice_terms(traj, values, gamma, baseline, cumulative, jnp.exp(current - behaviour))
-
-
-def value_loss(values: Float[Array, "5"], traj: IPDTrajectory) -> FloatScalar:
-    """Mean squared error of player 0's value table against the *immediate* reward.
-
-    This regresses ``r_t`` rather than a return: a quirk of the LOLA_DiCE code that the
-    gradient-bias reference inherits and that lpgx reproduces (the baseline it yields is the
-    expected one-step payoff of a state, not its value).
-    """
-    return jnp.mean((traj.rewards[..., 0] - values[traj.states[..., 0]]) ** 2)
+# --- metrics ------------------------------------------------------------------------------------
 
 
 def pearson(x: Float[Array, " n"], y: Float[Array, " n"]) -> FloatScalar:
@@ -636,10 +522,9 @@ def run_lola(
 
     The iterations are one `lax.scan`. The seeds are one `vmap` when `seeds_per_batch` covers
     them all, else a `lax.map` over vmapped groups of `seeds_per_batch` inside the same compiled
-    call, with the same results (all 11 variants agreed to 1e-5 on CPU). The default vmaps all
-    seeds; on the shared 2-core CPU one seed at a time (``seeds_per_batch=1``, a smaller working
-    set) ran the full benchmark 11% faster in total, within the machine's load noise. A second
-    call with the same arguments reuses the compiled program.
+    call, with the same results up to float rounding. The default vmaps all seeds; a smaller
+    `seeds_per_batch` bounds the working set (memory), which on a CPU with few cores can be as
+    fast. A second call with the same arguments reuses the compiled program.
 
     **Returns:** `(final_states, metrics)`; every metric has shape ``[seeds, iterations]``.
     """

@@ -31,9 +31,9 @@ import numpy as np
 from jaxtyping import Array, Float, Key
 
 from ..envs import AbstractTaskDistribution
-from ..lifetime import DIFFERENTIATIONS, AgentConfig, Learner
+from ..lifetime import AgentConfig, Learner
 from ..meta import MetaGradient, MetaGradientConfig
-from ..rules import LPGConfig
+from ..rules import DIFFERENTIATIONS, LPGConfig
 from ._tabular import correlation, spread
 
 __all__ = ["LPGBiasConfig", "run_lpg_bias"]
@@ -41,7 +41,7 @@ __all__ = ["LPGBiasConfig", "run_lpg_bias"]
 
 @dataclass(frozen=True)
 class LPGBiasConfig:
-    """Sizes of `run_lpg_bias` (defaults: a 2-core CPU in a few minutes)."""
+    """Sizes of `run_lpg_bias` (the defaults are small enough for a CPU)."""
 
     num_agents: int = 8
     workers: int = 16

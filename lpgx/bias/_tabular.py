@@ -1,4 +1,4 @@
-"""The tabular meta-gradient bias experiments of Theoretical-GMRL (spec §2 and §3), vectorised.
+"""The tabular meta-gradient bias experiments of Theoretical-GMRL (MAML-RL and LIRPG), vectorised.
 
 Every experiment is a sweep over ``estimator × N × α × K × c`` (some of them singletons) with the
 sampled-piece patterns, MDPs and repeats vectorised inside one call per sweep point. The
@@ -143,7 +143,8 @@ class TabularBiasConfig:
 
 
 def experiment_config(name: str, quick: bool = False, **overrides: Any) -> TabularBiasConfig:
-    """The reference's configuration of experiment `name` (spec §2–3), or a reduced `quick` one.
+    """The reference's configuration of experiment `name` (its ``run_*.sh`` scripts), or a
+    reduced `quick` one.
 
     `overrides` replace fields (e.g. ``num_mdps=3``); the result is validated.
     """

@@ -152,8 +152,8 @@ class DomainRandomisation(AbstractCurriculum):
 
 
 def stagger_lifetimes(key: PRNGKeyArray, tasks: Task) -> Task:
-    """Draw each first-generation lifetime uniformly in ``[1, N]`` (decision 11), so a
-    population started together does not reset together."""
+    """Draw each first-generation lifetime uniformly in ``[1, N]``, so a population started
+    together does not reset together (the GROOVE reference resets it all at once)."""
     lifetime = tasks.lifetime
     u = jax.random.uniform(key, lifetime.shape)
     staggered = 1 + jnp.floor(u * lifetime.astype(jnp.float32)).astype(jnp.int32)

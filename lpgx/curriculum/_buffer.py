@@ -10,7 +10,8 @@ candidate writes can be issued under `jit`). Slot ``i`` holds a task and its rec
 - ``score`` — the latest score; ``last_sampled`` — the buffer clock when the level was last
   handed to an agent, so ``staleness = clock - last_sampled`` grows by one per step;
 - ``cache`` — whatever the level's score keeps across replays (one pytree per slot: GROOVE's
-  antagonist return, computed once per level (decision 15); MaxMC's best return; nothing).
+  antagonist return, computed once per level since it depends on the level and its lifetime
+  only; MaxMC's best return; nothing).
 
 `replay_distribution` and `sample_replay` implement Jiang et al. (2021)'s prioritised replay:
 ``P = (1 - ρ) P_S + ρ P_C`` over replayable levels, with the score prioritisation ``P_S`` from

@@ -16,7 +16,8 @@ ended (`map_where`), so the other agents cost nothing.
 
 A cache can also be *refreshed* before scoring (`AbstractScore.refresh`, only where
 `needs_refresh` says so): ``alg_regret`` trains its antagonist once per level, when the level
-is first scored, because it depends on the level and its lifetime only (decision 15).
+is first scored, because it depends on the level and its lifetime only (the GROOVE reference
+trains a new one at every meta-step).
 """
 
 import abc

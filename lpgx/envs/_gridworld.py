@@ -137,8 +137,8 @@ def _once(x: Float[Array, "*shape"], one: Float[Array, ""]) -> Float[Array, "*sh
     again for every one of them, and for every element of each; a division counts as
     expensive, so XLA computes it, and the draw behind it, once. The denominator has `x`'s
     shape: XLA rewrites a division by a broadcast scalar into a (cheap) multiplication by its
-    reciprocal, which it then duplicates again; measured, the respawn draws of a batched step
-    were hashed twice per step that way, a fifth of an ES generation.
+    reciprocal, which it then duplicates again (hashing the respawn draws of a batched step
+    twice per step).
     """
     return x / (x * 0.0 + one)
 
@@ -327,7 +327,8 @@ class GridWorld(AbstractEnvironment[Level, EnvState]):
         obj_pos = state.obj_pos
         if not self.tabular:
             # Respawned objects move to fresh random cells: not a wall, not the agent's cell,
-            # not a cell held by another object (decision 8: walls are really excluded).
+            # not a cell held by another object (the GROOVE reference's placement lets walls
+            # through).
             staying = state.obj_exists & ~collected
             held = jnp.any(
                 (self._cells()[:, None] == state.obj_pos[None, :]) & staying[None, :], axis=1

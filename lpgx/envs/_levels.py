@@ -2,7 +2,9 @@
 
 A `LevelSet` is static configuration (hashable, usable as a `jit` static argument) whose
 `sample(key)` draws a `Task` (level + lifetime) padded to the set's maxima. Sets made of several
-families (``tabular``, ``mazes``) draw one family uniformly per sample (decision 3).
+families (``tabular``, ``mazes``) draw one family uniformly per sample. The built-in sets are
+data: ``data/level_sets.json`` (grids, objects, episode lengths, lifetimes and the samplers of
+each parameter) and ``data/minimax_mazes.json`` (the maze layouts), read once.
 """
 
 import functools
@@ -10,6 +12,7 @@ import importlib.resources
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -103,7 +106,6 @@ class RandomWalls:
     index_range: int
 
 
-Scalar = int | float
 IntParam = int | UniformChoice | LogUniform
 TypeParam = tuple[float, ...] | LogUniform | Uniform | UniformFirstPositive
 
@@ -277,235 +279,102 @@ class LevelSet(AbstractTaskDistribution[Level]):
         return jax.lax.switch(which, branches)
 
 
-def _column_walls(g: int, col: int, gaps: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(r * g + col for r in range(g) if r not in gaps)
-
-
-def _row_walls(g: int, row: int, gaps: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(row * g + c for c in range(g) if c not in gaps)
-
-
-_TABULAR_LIFETIME = 2500
-_RAND_LIFETIME = 25000
-_SHORT_LIFETIME = 250
-_MEDIUM_LIFETIME = 1000
-_MAZE_LIFETIME = 2500
-
-
-def _fixed(
-    name: str,
-    g: int,
-    types: tuple[int, ...],
-    rewards: tuple[float, ...],
-    p_terminate: tuple[float, ...],
-    p_respawn: tuple[float, ...],
-    steps: int,
-    lifetime: int,
-    walls: tuple[int, ...] = (),
-) -> LevelFamily:
-    return LevelFamily(
-        name=name,
-        grid_size=g,
-        n_objs=len(types),
-        obj_types=types,
-        num_types=len(rewards),
-        rewards=rewards,
-        p_terminate=p_terminate,
-        p_respawn=p_respawn,
-        walls=walls,
-        max_steps=steps,
-        lifetime=lifetime,
-    )
-
-
-def _lpg_families(lifetime: int, prefix: str = "") -> dict[str, LevelFamily]:
-    return {
-        "dense": _fixed(
-            f"{prefix}dense",
-            11,
-            (0, 0, 1, 2),
-            (1.0, -1.0, -1.0),
-            (0.0, 0.5, 0.0),
-            (0.05, 0.1, 0.5),
-            500,
-            lifetime,
-        ),
-        "sparse": _fixed(
-            f"{prefix}sparse", 13, (0, 1), (1.0, -1.0), (1.0, 1.0), (0.0, 0.0), 50, lifetime
-        ),
-        "long": _fixed(
-            f"{prefix}long", 11, (0, 0, 1, 1), (1.0, -1.0), (0.0, 0.5), (0.01, 1.0), 1000, lifetime
-        ),
-        # Decision 13: 7 objects (2 of type A, 5 of type B) as in the LPG paper.
-        "longer": _fixed(
-            f"{prefix}longer",
-            9,
-            (0, 0, 1, 1, 1, 1, 1),
-            (1.0, -1.0),
-            (0.1, 0.8),
-            (0.01, 1.0),
-            2000,
-            lifetime,
-            walls=_column_walls(9, 4, gaps=(1, 7)),
-        ),
-        "long_dense": _fixed(
-            f"{prefix}long_dense",
-            11,
-            (0, 0, 0, 0),
-            (1.0,),
-            (0.0,),
-            (0.005,),
-            2000,
-            lifetime,
-            walls=tuple(
-                sorted(set(_column_walls(11, 5, gaps=(0, 7)) + _row_walls(11, 4, gaps=(2, 8))))
-            ),
-        ),
-    }
-
-
-def _procedural(
-    name: str,
-    grid: tuple[int, int],
-    objs: tuple[int, int],
-    n_walls: int,
-    wall_range: int,
-    steps: tuple[int, int],
-    lifetime: IntParam,
-) -> LevelFamily:
-    n_types = objs[1]
-    return LevelFamily(
-        name=name,
-        grid_size=UniformChoice(*grid),
-        n_objs=UniformChoice(*objs),
-        obj_types=None,
-        num_types=n_types,
-        rewards=UniformFirstPositive(),
-        p_terminate=LogUniform(1e-2, 1.0),
-        p_respawn=LogUniform(1e-3, 1e-1),
-        walls=RandomWalls(n_walls, wall_range),
-        max_steps=LogUniform(float(steps[0]), float(steps[1]), integer=True),
-        lifetime=lifetime,
-    )
+# --- The built-in level sets, read from data/level_sets.json ---------------------------------
 
 
 @functools.cache
 def maze_layouts() -> dict[str, tuple[str, ...]]:
     """The nine MiniMax maze designs (13×13; ``#`` is a wall)."""
-    text = importlib.resources.files("lpgx.envs").joinpath("data/minimax_mazes.json").read_text()
-    return {name: tuple(rows) for name, rows in json.loads(text)["mazes"].items()}
+    return {name: tuple(rows) for name, rows in _data("minimax_mazes.json")["mazes"].items()}
 
 
-def _maze_family(name: str, rows: tuple[str, ...]) -> LevelFamily:
-    g = len(rows)
-    walls = tuple(r * g + c for r, row in enumerate(rows) for c, ch in enumerate(row) if ch == "#")
+def _data(name: str) -> dict[str, Any]:
+    """A JSON file of the package's ``envs/data``."""
+    return json.loads(importlib.resources.files("lpgx.envs").joinpath(f"data/{name}").read_text())
+
+
+def _int_param(value: Any) -> IntParam:
+    """An integer parameter of ``level_sets.json``: an integer or a sampler."""
+    if isinstance(value, int):
+        return value
+    ((kind, (low, high)),) = value.items()
+    if kind == "uniform_int":
+        return UniformChoice(int(low), int(high))
+    if kind == "log_uniform_int":
+        return LogUniform(float(low), float(high), integer=True)
+    raise ValueError(f"unknown integer sampler {kind!r} in level_sets.json")
+
+
+def _type_param(value: Any) -> TypeParam:
+    """A per-type parameter of ``level_sets.json``: one number per type or a sampler."""
+    if isinstance(value, list):
+        return tuple(float(v) for v in value)
+    if value == "uniform_first_positive":
+        return UniformFirstPositive()
+    ((kind, (low, high)),) = value.items()
+    if kind == "uniform":
+        return Uniform(float(low), float(high))
+    if kind == "log_uniform":
+        return LogUniform(float(low), float(high))
+    raise ValueError(f"unknown per-type sampler {kind!r} in level_sets.json")
+
+
+def _family(name: str, design: dict[str, Any], lifetime: IntParam) -> LevelFamily:
+    """The family `name` of a design of ``level_sets.json`` (see its ``legend``)."""
+    if "layout" in design:
+        rows = design["layout"]
+        grid_size: IntParam = len(rows)
+        walls: tuple[int, ...] | RandomWalls = tuple(
+            r * len(rows) + c for r, row in enumerate(rows) for c, ch in enumerate(row) if ch == "#"
+        )
+    else:
+        grid_size = _int_param(design["grid_size"])
+        walls = RandomWalls(int(design["walls"]["count"]), int(design["walls"]["index_range"]))
+    if "obj_types" in design:
+        obj_types: tuple[int, ...] | None = tuple(int(t) for t in design["obj_types"])
+        n_objs: IntParam = len(obj_types)
+    else:
+        obj_types, n_objs = None, _int_param(design["n_objs"])
+    rewards = _type_param(design["rewards"])
+    num_types = len(rewards) if isinstance(rewards, tuple) else int(design["num_types"])
     return LevelFamily(
         name=name,
-        grid_size=g,
-        n_objs=3,
-        obj_types=(0, 1, 2),
-        num_types=3,
-        rewards=Uniform(0.0, 1.0),
-        p_terminate=LogUniform(1e-2, 1.0),
-        p_respawn=LogUniform(1e-3, 1e-1),
+        grid_size=grid_size,
+        n_objs=n_objs,
+        obj_types=obj_types,
+        num_types=num_types,
+        rewards=rewards,
+        p_terminate=_type_param(design["p_terminate"]),
+        p_respawn=_type_param(design["p_respawn"]),
         walls=walls,
-        max_steps=LogUniform(25.0, 50.0, integer=True),
-        lifetime=_MAZE_LIFETIME,
+        max_steps=_int_param(design["max_steps"]),
+        lifetime=lifetime,
     )
+
+
+def _design(ref: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The design a set's family entry names: one of ``designs``, or a MiniMax maze's layout
+    with ``maze_objects``."""
+    if "maze" in ref:
+        return {**data["maze_objects"], "layout": maze_layouts()[ref["maze"]]}
+    return data["designs"][ref["design"]]
 
 
 @functools.cache
 def _registry() -> dict[str, LevelSet]:
+    """The built-in level sets of ``data/level_sets.json``, in its order."""
+    data = _data("level_sets.json")
     sets: dict[str, LevelSet] = {}
-    lpg = _lpg_families(_TABULAR_LIFETIME)
-    for name, fam in lpg.items():
-        sets[name] = LevelSet(
-            name, (fam,), tabular=True, description=f"LPG paper tabular level `{name}`"
-        )
-    sets["tabular"] = LevelSet(
-        "tabular",
-        tuple(lpg.values()),
-        tabular=True,
-        description="one of the five LPG tabular levels per sample",
-    )
-
-    rand = _lpg_families(_RAND_LIFETIME, prefix="rand_")
-    for base in ("dense", "long"):
-        sets[f"rand_{base}"] = LevelSet(
-            f"rand_{base}",
-            (rand[base],),
-            tabular=False,
-            description=f"`{base}` with random object respawn cells (non-tabular)",
-        )
-    extra = {
-        "rand_small": _fixed(
-            "rand_small",
-            7,
-            (0, 0, 1, 1),
-            (1.0, -1.0),
-            (0.0, 0.5),
-            (0.05, 0.1),
-            500,
-            _RAND_LIFETIME,
-            walls=(9, 25),
-        ),
-        "rand_sparse": _fixed(
-            "rand_sparse", 7, (0, 1, 1), (1.0, -1.0), (1.0, 1.0), (1.0, 1.0), 50, _RAND_LIFETIME
-        ),
-        "rand_very_dense": _fixed(
-            "rand_very_dense", 11, (0,), (1.0,), (0.0,), (1.0,), 2000, _RAND_LIFETIME
-        ),
-        "rand_tiny": _fixed("rand_tiny", 3, (0, 0), (1.0,), (0.0,), (1.0,), 50, _SHORT_LIFETIME),
-    }
-    for name, fam in extra.items():
-        sets[name] = LevelSet(
-            name,
-            (fam,),
-            tabular=False,
-            description="non-tabular LPG level"
-            if name != "rand_tiny"
-            else "tiny non-tabular smoke-test level",
-        )
-
-    mazes = {name: _maze_family(name, rows) for name, rows in maze_layouts().items()}
-    for name, fam in mazes.items():
-        sets[name] = LevelSet(
-            name, (fam,), tabular=True, description="MiniMax maze, random start and objects"
-        )
-    sets["mazes"] = LevelSet(
-        "mazes",
-        tuple(mazes.values()),
-        tabular=True,
-        description="one of the nine MiniMax mazes per sample",
-    )
-
-    def proc(name: str, lifetime: IntParam, tabular: bool = True, desc: str = "") -> None:
-        fam = _procedural(name, (4, 10), (1, 5), 15, 100, (20, 750), lifetime)
-        sets[name] = LevelSet(name, (fam,), tabular=tabular, description=desc)
-
-    proc("all", _MEDIUM_LIFETIME, desc="GROOVE's random tabular levels, lifetime 1000")
-    proc("all_shortlife", _SHORT_LIFETIME, desc="`all` with lifetime 250")
-    proc(
-        "all_randlife",
-        LogUniform(50.0, 250.0, integer=True),
-        desc="`all` with lifetime logU[50, 250]",
-    )
-    proc(
-        "all_vrandlife",
-        LogUniform(10.0, 250.0, integer=True),
-        desc="`all` with lifetime logU[10, 250]",
-    )
-    proc(
-        "rand_all", _RAND_LIFETIME, tabular=False, desc="`all` levels, non-tabular, lifetime 25000"
-    )
-    for name, grid, objs, walls, wall_range, steps, life in (
-        ("small", (4, 6), (1, 3), 7, 36, (20, 100), _SHORT_LIFETIME),
-        ("medium", (6, 8), (2, 4), 10, 64, (100, 250), _MEDIUM_LIFETIME),
-        ("large", (8, 10), (2, 5), 15, 100, (250, 750), _TABULAR_LIFETIME),
-    ):
-        fam = _procedural(name, grid, objs, walls, wall_range, steps, life)
-        sets[name] = LevelSet(
-            name, (fam,), tabular=True, description=f"{name} random tabular levels"
+    for entry in data["sets"]:
+        if "mixture" in entry:
+            families = tuple(f for member in entry["mixture"] for f in sets[member].families)
+        else:
+            families = tuple(
+                _family(ref["name"], _design(ref, data), _int_param(ref["lifetime"]))
+                for ref in entry["families"]
+            )
+        sets[entry["name"]] = LevelSet(
+            entry["name"], families, tabular=entry["tabular"], description=entry["description"]
         )
     return sets
 

@@ -63,7 +63,8 @@ class ESConfig:
     reference). ``b1`` is Adam's β₁ (the reference's evosax Adam uses 0.99). ``shaping`` is
     ``"pairwise"`` (the reference: the better member of each pair scores 1, the other 0, ties go
     to the −ε member) or ``"centered_rank"``. ``init="network"`` starts the ES mean at the
-    rule's normal initialisation (decision 7); ``"zeros"`` reproduces the reference.
+    rule's normal initialisation (so that the search starts from a working rule);
+    ``"zeros"`` reproduces the reference.
     """
 
     learning_rate: float = 1e-2

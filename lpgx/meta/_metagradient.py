@@ -2,10 +2,11 @@
 
 Per meta-step and agent: K agent updates by the rule, differentiable in η; one more rollout
 with the updated policy scored by an A2C-style loss whose advantages come from a value critic
-that is trained on the same experience (decision 1; the reference never trained it); plus the
-regularisers −β₀H(π) − β₁H(y) + β₂·mean(π̂²) + β₃·mean(Σŷ²) averaged over the K updates. The
-gradient is averaged over agents (vmapped within a mini-batch, mini-batches scanned), clipped
-to a global norm (decision 6) and applied with Adam.
+that is trained on the same experience (the GROOVE reference discards the critic's update);
+plus the regularisers −β₀H(π) − β₁H(y) + β₂·mean(π̂²) + β₃·mean(Σŷ²) averaged over the K
+updates. The gradient is averaged over agents (vmapped within a mini-batch, mini-batches
+scanned), clipped to a global norm (the reference applies Adam unclipped) and applied with
+Adam.
 """
 
 from dataclasses import dataclass
@@ -21,15 +22,8 @@ from .._tree import strided_merge, strided_split
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import MLPNet, TabularNet, Trajectory, make_net
 from ..envs import Task
-from ..lifetime import (
-    DIFFERENTIATIONS,
-    AgentState,
-    Differentiation,
-    Learner,
-    agent_rollout,
-    update_from_rollout,
-)
-from ..rules import AbstractUpdateRule, gae, normalise
+from ..lifetime import AgentState, Learner, agent_rollout, update_from_rollout
+from ..rules import DIFFERENTIATIONS, AbstractUpdateRule, Differentiation, gae, normalise
 from ._base import AbstractMetaOptimiser, MetaState
 
 __all__ = ["MetaAgent", "MetaGradient", "MetaGradientConfig"]
@@ -38,8 +32,8 @@ __all__ = ["MetaAgent", "MetaGradient", "MetaGradientConfig"]
 @dataclass(frozen=True)
 class MetaGradientConfig:
     """Meta-gradient training of a rule: K differentiable agent updates, then an A2C-style
-    outer loss on a fresh rollout with a trained value critic (decision 1), the rule's own
-    regularisers, global-norm clipping (decision 6) and Adam."""
+    outer loss on a fresh rollout with a trained value critic, the rule's own regularisers,
+    global-norm clipping and Adam."""
 
     num_agent_updates: int = 5
     """K: differentiable agent updates per meta-step."""

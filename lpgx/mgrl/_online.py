@@ -31,6 +31,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, PyTree, UInt32
 
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import Trajectory
+from ..rules import DIFFERENTIATIONS, Differentiation
 from ..sharding import agent_mesh, replicate
 from ._networks import ActorCritic, Torso
 from ._rule import HYPERPARAMETER_NAMES, MetaHyperparams, inner_loss, outer_advantages, outer_loss
@@ -46,7 +47,6 @@ __all__ = [
     "unrolled_outer_loss",
 ]
 
-Differentiation = Literal["exact", "stop_gradient", "lvc"]
 RETURNS_WINDOW = 64
 """The reported return is the mean raw score of the last this many finished games (the
 reference's ``eprewmean``)."""
@@ -95,7 +95,7 @@ class OnlineConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
-        if self.differentiation not in ("exact", "stop_gradient", "lvc"):
+        if self.differentiation not in DIFFERENTIATIONS:
             problems.append(
                 f"differentiation must be exact, stop_gradient or lvc, got {self.differentiation!r}"
             )

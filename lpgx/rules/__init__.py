@@ -3,7 +3,9 @@
 from . import estimators as estimators
 from ._a2c import A2C as A2C
 from ._a2c import A2CConfig as A2CConfig
+from ._base import DIFFERENTIATIONS as DIFFERENTIATIONS
 from ._base import AbstractUpdateRule as AbstractUpdateRule
+from ._base import Differentiation as Differentiation
 from ._base import LifetimeContext as LifetimeContext
 from ._lirpg import IntrinsicReward as IntrinsicReward
 from ._lpg import LPG as LPG

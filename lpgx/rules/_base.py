@@ -11,7 +11,14 @@ from .._typing import Scalar
 from ..agents import Agent, Trajectory
 from .estimators import magic_box
 
-__all__ = ["AbstractUpdateRule", "LifetimeContext"]
+__all__ = ["DIFFERENTIATIONS", "AbstractUpdateRule", "Differentiation", "LifetimeContext"]
+
+Differentiation = Literal["exact", "stop_gradient", "lvc"]
+"""How a meta-gradient differentiates through an agent's update: ``"exact"``, the true
+derivative; ``"stop_gradient"``, the reference's, which cuts the path through the rule's inputs
+(the current policy, y); ``"lvc"``, log π(a|s) written as π / stop_gradient(π) (a lower-bias
+Hessian, `LifetimeContext.log_prob`)."""
+DIFFERENTIATIONS: tuple[str, ...] = ("exact", "stop_gradient", "lvc")
 
 
 class LifetimeContext(eqx.Module):

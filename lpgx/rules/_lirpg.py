@@ -4,12 +4,12 @@ The inner loop is ``K`` steps of ``θ ← θ + α ∇_θ J_in(θ, η)`` with ``J
 the start state under reward ``R + η``; the outer objective is the exact value under the
 extrinsic reward ``R`` alone; the meta-gradient is ``dJ_out(θ_K)/dη`` from ``θ_0 = 0``.
 
-In the sampled meta-gradient (spec §3) the inner and outer pieces are exact and only the
-Hessian / mixed-derivative piece is sampled: its surrogate ``Σ_t γ^t A_t log π(a_t|s_t)`` (maml)
-or ``Σ_t γ^t A_t ρ_t`` (lvc) uses GAE(λ) advantages of the TD errors
-``δ_t = r_t + η(s_t, a_t) + γ V(s_{t+1}) − V(s_t)``, where V is the exact value under ``R + η``
-(differentiable in η, constant in θ) plus the baseline noise of spec §1. The mixed derivative
-``∂²/∂θ∂η`` flows through ``A_t``.
+In the sampled meta-gradient (as in Theoretical-GMRL's ``tabular/lirpg``) the inner and outer
+pieces are exact and only the Hessian / mixed-derivative piece is sampled: its surrogate
+``Σ_t γ^t A_t log π(a_t|s_t)`` (maml) or ``Σ_t γ^t A_t ρ_t`` (lvc) uses GAE(λ) advantages of the
+TD errors ``δ_t = r_t + η(s_t, a_t) + γ V(s_{t+1}) − V(s_t)``, where V is the exact value under
+``R + η`` (differentiable in η, constant in θ) plus the reference's baseline noise
+(`estimators.baseline_values`). The mixed derivative ``∂²/∂θ∂η`` flows through ``A_t``.
 
 `IntrinsicReward` is not an `AbstractUpdateRule` for the same reason as `MAMLInit`.
 """

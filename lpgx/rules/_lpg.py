@@ -1,13 +1,13 @@
 """The Learned Policy Gradient (Oh et al. 2020), with TA-LPG's lifetime conditioning.
 
 Per time step the LPG reads ``[r, d, γ, π(a|s), φ(y_t), φ(y_{t+1})·(1−d)]`` (plus ``n/N`` and
-``log N`` when lifetime-conditioned), runs a recurrent core *backwards in time* with its carry
-reset at episode ends, and emits ``π̂`` (unbounded) and ``ŷ`` (a distribution over ``y_size``).
-The agent minimises ``−mean(π̂ · log π(a|s)) + α_y · mean KL(y ‖ ŷ)`` (the paper's ascent
-convention, decision 10). The LPG's inputs are computed from the current parameters passed in
-`LifetimeContext.agent`, so they are constants for the agent's gradient, yet the meta-gradient
-sees how earlier updates changed them (the reference stop-gradients them instead, which makes
-its meta-gradient differ from the true derivative once K > 1).
+``log N`` when lifetime-conditioned), runs a recurrent core *backwards in time* with its carry reset
+at episode ends, and emits ``π̂`` (unbounded) and ``ŷ`` (a distribution over ``y_size``). The agent
+minimises ``−mean(π̂ · log π(a|s)) + α_y · mean KL(y ‖ ŷ)`` (the paper's ascent convention; the
+GROOVE reference descends on ``+π̂ · log π``). The LPG's inputs are computed from the current
+parameters passed in `LifetimeContext.agent`, so they are constants for the agent's gradient, yet
+the meta-gradient sees how earlier updates changed them (the reference stop-gradients them instead,
+which makes its meta-gradient differ from the true derivative once K > 1).
 """
 
 from dataclasses import dataclass
@@ -101,15 +101,15 @@ class LPG(AbstractUpdateRule):
 
     **Arguments:** ``y_size`` — prediction-vector size (8; the paper uses 30); ``hidden`` —
     recurrent width (256); ``core`` — ``"gru"`` (reference) or ``"lstm"`` (paper);
-    ``embedding_width`` — φ's hidden width (16); ``lifetime_conditioning`` — TA-LPG inputs
-    ``n/N`` and ``log N``; ``gamma`` — the discount fed to the LPG (decision 9);
-    ``y_coeff`` — α_y, the KL weight (0.5); ``policy_entropy_coeff``, ``y_entropy_coeff``,
-    ``policy_l2_coeff``, ``y_l2_coeff`` — β₀…β₃ of `meta_regulariser`; ``dtype`` — compute
-    dtype of the recurrent core
-    (a GPU speed knob): ``"float32"`` (reference) runs it in the parameters' own dtype, with
-    no casts; ``"bfloat16"`` casts the core's inputs, weights and carry to bfloat16 for the
-    scan over time and its outputs back to the inputs' dtype before the heads. The parameters
-    stay float32 either way (so do their gradients, the meta-optimiser and checkpoints).
+    ``embedding_width`` — φ's hidden width (16); ``lifetime_conditioning`` — TA-LPG inputs ``n/N``
+    and ``log N``; ``gamma`` — the discount fed to the LPG as an input (as in the LPG paper; the
+    GROOVE reference feeds none); ``y_coeff`` — α_y, the KL weight (0.5); ``policy_entropy_coeff``,
+    ``y_entropy_coeff``, ``policy_l2_coeff``, ``y_l2_coeff`` — β₀…β₃ of `meta_regulariser`;
+    ``dtype`` — compute dtype of the recurrent core (a GPU speed knob): ``"float32"`` (reference)
+    runs it in the parameters' own dtype, with no casts; ``"bfloat16"`` casts the core's inputs,
+    weights and carry to bfloat16 for the scan over time and its outputs back to the inputs' dtype
+    before the heads. The parameters stay float32 either way (so do their gradients, the
+    meta-optimiser and checkpoints).
     """
 
     phi: eqx.nn.MLP

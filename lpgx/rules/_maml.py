@@ -3,9 +3,10 @@
 The inner loop is ``K`` steps of gradient ascent ``θ_{k+1} = θ_k + α ∇J(θ_k)``, the outer
 objective is ``J(θ_K)``, and the meta-gradient is ``dJ(θ_K)/dθ_0``. `exact_meta_gradient`
 differentiates through the exact objective (the oracle); `sampled_meta_gradient` replaces any of
-the three pieces of spec §0 — inner (where each update lands), Hessian (the Jacobian of each
-update) and outer (the gradient at θ_K) — by a sampled estimate with its own batch of
-trajectories, built with `estimators.straight_through`.
+the three pieces of a meta-gradient (Liu, Feng et al. 2022, A Theoretical Understanding of
+Gradient Bias in Meta-Reinforcement Learning) — inner (where each update lands), Hessian (the
+Jacobian of each update) and outer (the gradient at θ_K) — by a sampled estimate with its own
+batch of trajectories, built with `estimators.straight_through`.
 
 `MAMLInit` is not an `AbstractUpdateRule`: that interface trains a network `Agent` on rollouts
 of a level set, while here the "agent" is a bare logits table whose objective has a closed form.
@@ -32,7 +33,8 @@ __all__ = [
 
 # Which pieces are sampled, as letters (inner, Hessian, outer): l = sampled, e = exact.
 PATTERNS: tuple[str, ...] = ("eel", "lee", "ele", "ell", "lle", "lel", "lll")
-# The per-step injected Hessian error of spec §2 (run_hessian_bias.sh): E = c + 0.3 N(0, 1).
+# The per-step injected Hessian error of Theoretical-GMRL's run_hessian_bias.sh:
+# E = c + 0.3 N(0, 1).
 HESSIAN_ERROR_STD = 0.3
 
 
@@ -58,9 +60,9 @@ def sampled_gradient(
 ) -> Float[Array, "S A"]:
     """The gradient of one estimator's surrogate on a fresh batch drawn at θ.
 
-    The batch comes from μ = stop_gradient(π_θ) with the noisy baseline of spec §1 (drawn once for
-    the batch; V_b = 0 for dice). The result is differentiable in θ: its Jacobian is the
-    estimator's Hessian estimate.
+    The batch comes from μ = stop_gradient(π_θ) with the reference's noisy baseline
+    (`estimators.baseline_values`, drawn once for the batch; V_b = 0 for dice). The result is
+    differentiable in θ: its Jacobian is the estimator's Hessian estimate.
 
     **Arguments:** `estimator` is one of `estimators.ESTIMATORS`; `num_samples` may be traced
     when `max_samples` (the static batch drawn, of which the first `num_samples` are averaged)
@@ -161,8 +163,8 @@ class MAMLInit(eqx.Module):
         - `num_samples`, `max_samples`: trajectories per batch; `num_samples` may be traced when
           `max_samples` (the static batch drawn) is given, as in `sampled_gradient`.
         - `num_steps`, `max_steps`: as in `inner_loop`.
-        - `noise`: scale of the baseline noise (spec §1).
-        - `hessian_error`: the coefficient ``c`` of spec §2's injected Hessian error
+        - `noise`: scale of the baseline noise (`estimators.baseline_values`).
+        - `hessian_error`: the coefficient ``c`` of the reference's injected Hessian error
           ``J_hess += mean(θ² E)``, ``E = c + 0.3 N(0, 1)`` redrawn every step; `None` for none.
 
         **Returns:** the estimate of ``d J(θ_K) / d θ_0``.
