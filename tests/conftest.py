@@ -6,7 +6,10 @@ lpgx here still checks every annotated function and Module field in lpgx at run 
 """
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import jax
 import pytest
@@ -25,6 +28,32 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 # The suite runs as the `lpgx` command does, with lpgx's CPU speed-ups (the same bits, shorter
 # compiles): before any test can start a JAX backend, as XLA reads XLA_FLAGS only then.
 lpgx.enable_speedups()
+
+
+def _shared_compile_cache() -> Path:
+    """One directory of compiled programs per test run, shared by its xdist workers (which
+    inherit ``LPGX_TEST_RUN`` from the controller)."""
+    return Path(tempfile.gettempdir()) / f"lpgx-tests-{os.environ['LPGX_TEST_RUN']}-xla"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Many tests compile the same small programs (a tiny run's chunk, a level set's optimum,
+    # the held-out evaluation): JAX's persistent compilation cache in a directory of this run
+    # alone compiles each once for the whole run, in whichever worker meets it first, and
+    # starts empty every run. The programs are the same, so are the results.
+    if os.environ.get("LPGX_TEST_COMPILE_CACHE", "1") == "0":
+        return
+    os.environ.setdefault("LPGX_TEST_RUN", str(os.getpid()))
+    path = _shared_compile_cache()
+    path.mkdir(exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and "LPGX_TEST_RUN" in os.environ:
+        # The controller (or a run without workers), after every worker has ended.
+        shutil.rmtree(_shared_compile_cache(), ignore_errors=True)
+
 
 # Compilation dominates the first example of a property; deadlines would only measure it.
 settings.register_profile(

@@ -84,6 +84,7 @@ def test_eval_json_puts_returns_on_a_scale(tmp_path: Path) -> None:
     assert "Optimal return on the same tasks" in text
 
 
+@pytest.mark.slow
 def test_non_tabular_optimum_is_unknown(tmp_path: Path) -> None:
     config = dataclasses.replace(TINY, env_mode="rand_tiny", train_steps=2)
     evaluation = train(config, tmp_path / "r").evaluation

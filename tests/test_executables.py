@@ -131,6 +131,7 @@ def test_a_damaged_entry_is_compiled_again(tmp_path: Path) -> None:
     assert entry.stat().st_size > 100  # rewritten whole
 
 
+@pytest.mark.slow
 def test_lpgx_train_starts_again_from_its_kept_programs(tmp_path: Path) -> None:
     """Two `lpgx train` processes with the cache on: the second loads both programs (the
     initialiser, with LAPACK's QR, and the chunk) and writes the same metrics."""

@@ -122,6 +122,7 @@ np.save(sys.argv[1], np.concatenate(flat))
 """
 
 
+@pytest.mark.slow
 def test_the_defaults_give_the_same_results(tmp_path: Path) -> None:
     """200 steps of 4 grid worlds in a scan (small enough to become one kernel with the
     defaults) and a GRU's gradient through a scan: observations, rewards, ends and gradients

@@ -41,6 +41,7 @@ def _check_context(record: dict[str, Any]) -> None:
         assert versions[name] and versions[name] != "not installed", name
 
 
+@pytest.mark.slow
 def test_tiny_suite_json_is_complete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "scaling.png"
     argv = ["bench", "--tiny", "--json", "-", "--png", str(png), "--max-agents", "1"]

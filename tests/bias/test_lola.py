@@ -115,6 +115,7 @@ def test_registry_and_validation() -> None:
         LolaConfig(inner=Estimate("off_policy", 100)).validate()
 
 
+@pytest.mark.slow
 def test_exact_lola_reaches_mutual_cooperation() -> None:
     # Exact inner and outer LOLA is deterministic in θ; seeds differ only in the score rollout
     # (and the value tables, unused by the exact losses). The reference reaches ≈ −1.0 within
@@ -131,6 +132,7 @@ def test_exact_lola_reaches_mutual_cooperation() -> None:
     np.testing.assert_allclose(metrics.corr, 1.0, atol=1e-4)  # exact = exact
 
 
+@pytest.mark.slow
 def test_sampled_inner_lookahead_lowers_the_correlation() -> None:
     # Reduced size: 6 seeds × 40 iterations (the full figures are in benchmarks/RESULTS.md).
     seeds = jnp.arange(6)

@@ -105,6 +105,7 @@ def test_list_optimal_fits_80_columns(
     assert "41.654 ± 0.468" in out and "over 64 sampled levels" in " ".join(out.split())
 
 
+@pytest.mark.slow
 def test_show_draws_an_agent_episode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import dataclasses
 

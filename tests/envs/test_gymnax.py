@@ -52,6 +52,7 @@ def test_unknown_and_continuous_environments_are_refused() -> None:
         make_tasks("gymnax:Pendulum-v1").env()
 
 
+@pytest.mark.slow
 def test_the_lpg_meta_trains_on_minatar() -> None:
     """The LPG sees rewards, discounts and probabilities only: it runs unchanged on MinAtar."""
     config = TrainConfig(

@@ -137,6 +137,7 @@ def _meta_gradients(num_agent_updates: int) -> dict[str, np.ndarray]:
     return out
 
 
+@pytest.mark.slow
 def test_ways_of_differentiating_agree_on_one_update_and_differ_after() -> None:
     """With K = 1 the rule's inputs come from the fresh agent (no path through an earlier
     update) and the LVC form changes only the agent loss's Hessian in θ, which K = 1 never

@@ -57,6 +57,7 @@ def test_random_play_returns_raw_scores(game: str) -> None:
     assert out["done"].sum() > out["ended"].sum()
 
 
+@pytest.mark.slow
 @needs_ale
 def test_mgrl_runs_on_atari_from_the_command_line(tmp_path: Path) -> None:
     # The meta-gradient through windows that step the emulators inside the compiled loop. A

@@ -81,6 +81,7 @@ def _one_step(mg: MetaGradient, rule: LPG, agents: MetaAgent, key: jax.Array) ->
     return compiled(params, agents, key)
 
 
+@pytest.mark.slow
 def test_bfloat16_meta_gradient_is_float32_and_aligned() -> None:
     """One tiny `MetaGradient.step` per dtype: the bf16 meta-gradient points where float32's
     does, and every rule parameter (and Adam's state) stays float32."""
