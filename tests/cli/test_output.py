@@ -132,8 +132,10 @@ def test_every_json_and_png_has_the_shared_help(
 
 
 def test_output_paths_are_checked_before_anything_runs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a long temporary path stays on one line
+
     def err() -> str:
         return " ".join(capsys.readouterr().err.split())
 
