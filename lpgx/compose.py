@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
 from ._typing import PRNGKeyArray
+from .chunked import AbstractChunkedTrainer
 from .curriculum import (
     PLR,
     AbstractCurriculum,
@@ -598,8 +599,8 @@ def build_online_trainer(config: TrainConfig) -> OnlineTrainer:
     if config.env_steps is not None:
         steps = max(1, -(-config.env_steps // settings.env_steps_per_window))
     return OnlineTrainer(
-        env,
-        settings,
+        env=env,
+        config=settings,
         train_steps=steps,
         chunk_size=config.chunk_size,
         seeds=config.seeds,
@@ -607,7 +608,7 @@ def build_online_trainer(config: TrainConfig) -> OnlineTrainer:
     )
 
 
-def build(config: TrainConfig) -> Trainer | OnlineTrainer:
+def build(config: TrainConfig) -> AbstractChunkedTrainer[Any]:
     """What `lpgx train` runs for `config`: an `OnlineTrainer` for ``--rule mgrl``, else the
     population `Trainer`."""
     if config.rule in ONLINE_RULES:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -37,6 +37,7 @@ from jaxtyping import Array
 
 from ._executables import Program, compile_cached
 from ._executables import directory as executable_cache_dir
+from .chunked import AbstractChunkedTrainer
 from .compose import TrainConfig, build, make_learner, make_tasks
 from .distributed import (
     agree,
@@ -48,49 +49,43 @@ from .distributed import (
     is_writer,
     localize,
 )
-from .evaluate import EvalResult, fraction_of_optimal, held_out_key, held_out_optimum
+from .evaluate import held_out_key
 from .meta_testing import PeriodicEvaluation
-from .mgrl import OnlineTrainState
+from .rules import AbstractUpdateRule
 from .run_dir import RunDir, config_dict
 from .sharding import peak_memory_bytes
-from .trainer import Trainer, TrainState
 
 __all__ = [
-    "ChunkedTrainer",
     "TrainCallbacks",
     "TrainResult",
     "train",
 ]
 
-S = TypeVar("S")
 
+class TrainCallbacks:
+    """Hooks a caller of `train` overrides to follow a run (the CLI shows its progress);
+    each does nothing here."""
 
-class ChunkedTrainer(Protocol[S]):
-    """What the host loop asks of a trainer (the population `Trainer` and the online
-    `lpgx.mgrl.OnlineTrainer`): a state, a compiled chunk of steps, their sizes and placement."""
+    def on_start(self, start_step: int, total_steps: int) -> None:
+        """The run starts (or resumes) at `start_step` of `total_steps`."""
 
-    @property
-    def train_steps(self) -> int: ...
-    @property
-    def env_steps_per_meta_step(self) -> int: ...
-    def init(self) -> S: ...
-    def run_chunk(self, state: S) -> tuple[S, dict[str, Array]]: ...
-    def mesh(self, num_devices: int | None = None) -> Mesh: ...
-    def shard(self, state: S, mesh: Mesh) -> S: ...
+    def on_phase(self, text: str) -> None:
+        """A slow phase starts (compiling, a held-out evaluation), described by `text`."""
 
+    def on_compiled(self, seconds: float) -> None:
+        """The chunk's program is compiled (or loaded), after `seconds`."""
 
-@runtime_checkable
-class TrainCallbacks(Protocol):
-    """Hooks the CLI uses to show progress (all five methods). Two more are called when a
-    callbacks object has them: ``on_phase(text)`` when a slow phase starts (the held-out
-    evaluation), and ``on_stop_requested(signum)`` when SIGINT or SIGTERM asks the run to stop
-    at the next chunk boundary."""
+    def on_chunk(self, step: int, records: list[dict[str, int | float]]) -> None:
+        """A chunk ended at `step`; `records` are its ``metrics.jsonl`` records."""
 
-    def on_start(self, start_step: int, total_steps: int) -> None: ...
-    def on_compiled(self, seconds: float) -> None: ...
-    def on_chunk(self, step: int, records: list[dict[str, int | float]]) -> None: ...
-    def on_checkpoint(self, step: int, path: Path) -> None: ...
-    def on_evaluate(self, results: dict[str, Any]) -> None: ...
+    def on_checkpoint(self, step: int, path: Path) -> None:
+        """The checkpoint of `step` is written at `path`."""
+
+    def on_stop_requested(self, signum: int) -> None:
+        """SIGINT or SIGTERM asked the run to stop at the next chunk boundary."""
+
+    def on_evaluate(self, results: dict[str, Any]) -> None:
+        """The held-out evaluation at the end of the run (``eval.json``)."""
 
 
 @dataclass
@@ -99,7 +94,8 @@ class TrainResult:
     final_step: int
     interrupted: bool
     evaluation: dict[str, Any] | None
-    state: TrainState | OnlineTrainState
+    state: Any
+    """The run's last state (`lpgx.TrainState` of a population run, else its trainer's)."""
     peak_memory_bytes: int | None = None
     """The largest peak memory in use on any of the run's devices after training (before the
     held-out evaluation), where the backend reports it (GPU/TPU; ``None`` on CPU)."""
@@ -250,150 +246,79 @@ def train(
             "--coordinator / --num-processes (and outside a multi-task SLURM or MPI job)"
         )
     check_same_config(config)
-    trainer = build(config)
-    loop = cast(ChunkedTrainer[Any], trainer)  # either trainer: the loop asks only this
-    if multi and not isinstance(trainer, Trainer):
+    trainer: AbstractChunkedTrainer[Any] = build(config)
+    if multi and not trainer.runs_on_several_processes:
         raise ValueError(
-            "an online run (--rule mgrl) runs on one process; its --seeds share its devices. "
-            "Run it without --coordinator / --num-processes"
+            f"--rule {config.rule} runs on one process (its --seeds share its devices); run it "
+            "without --coordinator / --num-processes"
         )
     periodic = periodic_evaluation(config)  # TrainConfig refuses --eval-on for online runs
-    mesh = loop.mesh(config.devices)
+    mesh = trainer.mesh(config.devices)
     writer = is_writer()
     run = RunDir(run_dir)
-    resume_step: int | None = None
-    kept: list[str] = []
-    # Process 0 alone checks and writes the run directory; an error there stops every process.
-    problem: ValueError | FileNotFoundError | None = None
-    if writer:
-        try:
-            resume_step = run.prepare(config, resume)
-            kept = run.metrics_upto(resume_step) if resume_step is not None else []
-        except (ValueError, FileNotFoundError) as e:
-            problem = e
-    agree(problem)
-    resume_step = broadcast_from_writer(resume_step)
-    start_wall = 0.0
-    state: Any
+    cb = callbacks if callbacks is not None else TrainCallbacks()
+    resume_step, kept = _prepare(run, config, resume, writer)
     # Compiled programs found again without tracing, when asked and JAX's persistent cache is on.
     executables = executable_cache_dir() if executable_cache and not (multi or debug) else None
-    salt = json.dumps(config_dict(config), sort_keys=True, default=str)
-    background: _Background | None = None
     programs: list[Program] = []  # compiled here, their cache entries written meanwhile
-    if not multi:
-        init_loop = loop.init
-        # The initial state's shapes (and placement) are all the chunk's program needs.
-        shapes = None if debug else eqx.filter_eval_shape(init_loop)
-        if not debug:
-            like = loop.shard(shapes, mesh)
-            background = _Background(
-                lambda traced: compile_cached(
-                    "chunk",
-                    salt,
-                    loop.run_chunk,
-                    (like,),
-                    out_structure=lambda d: (like, dict.fromkeys(d["metrics"], like.step)),
-                    describe=lambda out: {"metrics": sorted(out[1])},
-                    cache=executables,
-                    traced_hook=traced,
-                    write_in_background=True,
-                )
-            )
-            # The chunk's program compiles on another thread (XLA releases Python's lock while
-            # it compiles) beside the initial state's program on this one. Traced at the same
-            # time, the two would only take turns with the lock and both start compiling late:
-            # the initial state's is traced once the chunk's (the longer compile) is.
-            background.wait_traced()
-        if executables is None:
-            state = init_loop()
-        else:
-            init_program = compile_cached(
-                "init",
-                salt,
-                init_loop,
-                (),
-                out_structure=lambda _: shapes,
-                cache=executables,
-                write_in_background=True,
-            )
-            programs.append(init_program)
-            state = init_program()
-        if resume_step is not None:
-            state, start_wall = run.load_checkpoint(resume_step, state)
-            run.keep_metrics(kept)
-        state = loop.shard(state, mesh)
-    elif resume_step is None:
-        assert isinstance(trainer, Trainer)
-        state = trainer.init(mesh)
-    else:
-        assert isinstance(trainer, Trainer)
-        # Every process reads the whole checkpoint (a shared file system) and keeps its share.
-        loaded: TrainState | None = None
-        try:
-            loaded, start_wall = run.load_checkpoint(
-                resume_step, eqx.filter_eval_shape(trainer.init)
-            )
-        except ValueError as e:
-            problem = e
-        agree(problem)
-        assert loaded is not None
-        if writer:
-            run.keep_metrics(kept)
-        state = trainer.shard(loaded, mesh)
 
-    cb: Any = callbacks
-    start_step = int(state.step)
-    total_steps = loop.train_steps
-    interval = total_steps + 1
-    if periodic is not None:
-        assert isinstance(trainer, Trainer)
-        interval = eval_interval(config, periodic, trainer)
-        if cb is not None and hasattr(cb, "on_phase"):
-            cb.on_phase(
-                f"held-out evaluation on {', '.join(periodic.names)} every {interval} meta-steps "
-                f"({periodic.num_agents} fresh agents each)"
-            )
-    if cb is not None:
-        cb.on_start(start_step, total_steps)
-
-    def checkpoint(s: TrainState | OnlineTrainState, wall: float) -> None:
+    def checkpoint(s: Any, wall: float) -> None:
         step = int(s.step)
         # The whole population, gathered: a run on N processes resumes on any number.
         whole = gather_to_host(s) if multi else s
-        if not writer:
-            return
-        path = run.save_checkpoint(step, whole, config, wall)
-        if cb is not None:
-            cb.on_checkpoint(step, path)
+        if writer:
+            cb.on_checkpoint(step, run.save_checkpoint(step, whole, config, wall))
 
-    def chunk(state: TrainState) -> tuple[TrainState, dict[str, Array]]:
-        # Over several processes the layout is pinned: the state goes back in as it came, and
-        # the metrics (means over agents) are whole on every process.
-        assert isinstance(trainer, Trainer)  # checked above: online runs use one process
-        state, metrics = trainer.run_chunk(state)
-        everywhere = NamedSharding(mesh, PartitionSpec())
-        return trainer.constrain(state, mesh), jax.lax.with_sharding_constraint(metrics, everywhere)
+    def current_rule(s: Any) -> AbstractUpdateRule | None:
+        # Every process evaluates the same rule (the same numbers) on its own device.
+        rule = trainer.current_rule(s)
+        return localize(rule) if multi and rule is not None else rule
 
-    stop = _StopRequest(getattr(cb, "on_stop_requested", None), second_kills=multi)
-    every = config.checkpoint_every
-    last_ckpt = start_step
+    stop = _StopRequest(cb.on_stop_requested, second_kills=multi)
     with stop.installed():
-        t0 = time.perf_counter()
-        if debug:
-            compiled = functools.partial(_run_uncompiled, loop)
-        elif background is not None:
-            compiled = background.result()
-            programs.append(compiled)
+        # The initial (or resumed) state, placed, and the chunk's program.
+        start_wall = 0.0
+        compiled: Callable[[Any], tuple[Any, dict[str, Array]]]
+        if multi:
+            state, start_wall = _multiprocess_state(trainer, run, mesh, resume_step)
+            t0 = time.perf_counter()
+            pinned = eqx.filter_jit(lambda s: _pinned_chunk(trainer, mesh, s))
+            compiled = pinned.lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
+            compile_s = time.perf_counter() - t0
         else:
-            compiled = eqx.filter_jit(chunk).lower(state).compile()  # pyright: ignore[reportFunctionMemberAccess]
-        compile_s = time.perf_counter() - t0 if background is None else background.seconds
-        if cb is not None:
-            cb.on_compiled(compile_s)
-            if getattr(compiled, "loaded", False) and hasattr(cb, "on_phase"):
-                cb.on_phase("the chunk's program was loaded from the cache of compiled programs")
-            if debug and hasattr(cb, "on_phase"):
-                cb.on_phase("debug: meta-steps without compilation, with NaN checks")
+            if debug:
+                state, compile_s = trainer.init(), 0.0
+                compiled = functools.partial(_run_uncompiled, trainer)
+            else:
+                salt = json.dumps(config_dict(config), sort_keys=True, default=str)
+                state, compiled, compile_s = _compile_and_init(
+                    trainer, mesh, salt, executables, programs
+                )
+            if resume_step is not None:
+                state, start_wall = run.load_checkpoint(resume_step, state)
+            state = trainer.shard(state, mesh)
+        if resume_step is not None and writer:
+            run.keep_metrics(kept)
 
+        start_step = int(state.step)
+        total_steps = trainer.train_steps
+        interval = total_steps + 1
+        if periodic is not None:
+            interval = eval_interval(config, periodic, trainer)
+            cb.on_phase(
+                f"held-out evaluation on {', '.join(periodic.names)} every {interval} "
+                f"meta-steps ({periodic.num_agents} fresh agents each)"
+            )
+        cb.on_start(start_step, total_steps)
+        cb.on_compiled(compile_s)
+        if getattr(compiled, "loaded", False):
+            cb.on_phase("the chunk's program was loaded from the cache of compiled programs")
+        if debug:
+            cb.on_phase("debug: meta-steps without compilation, with NaN checks")
+
+        # Chunk after chunk: metrics, then checkpoints, between them.
+        every = config.checkpoint_every
+        last_ckpt = start_step
         t_start = time.perf_counter() - start_wall
         try:
             # A signal stops every process at the same chunk boundary (agreed between them).
@@ -402,20 +327,13 @@ def train(
                 new_state, metrics = compiled(state)
                 jax.block_until_ready(new_state)
                 wall = time.perf_counter() - t_start
-                records = _records(metrics, first, loop.env_steps_per_meta_step, wall)
-                if (
-                    periodic is not None
-                    and records
-                    and isinstance(new_state, TrainState)
-                    and int(new_state.step) // interval > first // interval
-                ):
-                    if cb is not None and hasattr(cb, "on_phase"):
-                        cb.on_phase(f"evaluating on {', '.join(periodic.names)}")
-                    # Every process evaluates the same rule (the same numbers); 0 writes.
-                    local_rule = localize(new_state.meta).rule if multi else new_state.meta.rule
-                    records[-1].update(periodic(local_rule))
-                    if cb is not None and hasattr(cb, "on_phase"):
-                        cb.on_phase("meta-steps")
+                records = _records(metrics, first, trainer.env_steps_per_meta_step, wall)
+                due = records and int(new_state.step) // interval > first // interval
+                rule = current_rule(new_state) if periodic is not None and due else None
+                if periodic is not None and rule is not None:
+                    cb.on_phase(f"evaluating on {', '.join(periodic.names)}")
+                    records[-1].update(periodic(rule))
+                    cb.on_phase("meta-steps")
                 if writer:
                     run.append_metrics(records)
                 # `state` moves on only once its records are written, so a checkpoint of
@@ -425,8 +343,7 @@ def train(
                     for r in records:
                         sink(r)
                 step = int(state.step)
-                if cb is not None:
-                    cb.on_chunk(step, records)
+                cb.on_chunk(step, records)
                 if step // every > last_ckpt // every or step >= total_steps:
                     checkpoint(state, wall)
                     last_ckpt = step
@@ -440,19 +357,115 @@ def train(
     for program in programs:
         program.wait_written()
 
+    # The held-out evaluation, where the trainer has one.
     peak = peak_memory_bytes(mesh.devices.size)
     evaluation = None
-    if evaluate and not interrupted and isinstance(trainer, Trainer):
-        assert isinstance(state, TrainState)
-        # Every process evaluates the rule on its own device (the same numbers); process 0
-        # writes them.
-        local = eqx.tree_at(lambda s: s.meta, state, localize(state.meta)) if multi else state
-        evaluation = evaluate_run(trainer, config, local, getattr(cb, "on_phase", None))
+    rule = current_rule(state) if evaluate and not interrupted else None
+    if rule is not None:
+        evaluation = trainer.final_evaluation(rule, config.env_mode, cb.on_phase)
+    if evaluation is not None:
         if writer:
             run.write_evaluation(evaluation)
-        if cb is not None:
-            cb.on_evaluate(evaluation)
+        cb.on_evaluate(evaluation)
     return TrainResult(run_dir, int(state.step), interrupted, evaluation, state, peak, stop_signal)
+
+
+def _prepare(
+    run: RunDir, config: TrainConfig, resume: bool, writer: bool
+) -> tuple[int | None, list[str]]:
+    """Create or check the run directory (process 0 alone; an error there stops every
+    process). **Returns:** the step to resume from (``None``: a new run) and the lines of
+    ``metrics.jsonl`` up to it."""
+    resume_step: int | None = None
+    kept: list[str] = []
+    problem: ValueError | FileNotFoundError | None = None
+    if writer:
+        try:
+            resume_step = run.prepare(config, resume)
+            kept = run.metrics_upto(resume_step) if resume_step is not None else []
+        except (ValueError, FileNotFoundError) as e:
+            problem = e
+    agree(problem)
+    return broadcast_from_writer(resume_step), kept
+
+
+def _compile_and_init(
+    trainer: AbstractChunkedTrainer[Any],
+    mesh: Mesh,
+    salt: str,
+    executables: Path | None,
+    programs: list[Program],
+) -> tuple[Any, Program, float]:
+    """On one process: the initial state and the chunk's program for it placed on `mesh`
+    (loaded from `executables` where it is kept there), compiled side by side. **Returns:**
+    ``(state, program, seconds compiling or loading the program)``; both programs are added to
+    `programs` (their cache entries are written meanwhile)."""
+    # The initial state's shapes (and placement) are all the chunk's program needs.
+    shapes = eqx.filter_eval_shape(trainer.init)
+    like = trainer.shard(shapes, mesh)
+    background = _Background(
+        lambda traced: compile_cached(
+            "chunk",
+            salt,
+            trainer.run_chunk,
+            (like,),
+            out_structure=lambda d: (like, dict.fromkeys(d["metrics"], like.step)),
+            describe=lambda out: {"metrics": sorted(out[1])},
+            cache=executables,
+            traced_hook=traced,
+            write_in_background=True,
+        )
+    )
+    # The chunk's program compiles on another thread (XLA releases Python's lock while it
+    # compiles) beside the initial state's program on this one. Traced at the same time, the
+    # two would only take turns with the lock and both start compiling late: the initial
+    # state's is traced once the chunk's (the longer compile) is.
+    background.wait_traced()
+    if executables is None:
+        state = trainer.init()
+    else:
+        init_program = compile_cached(
+            "init",
+            salt,
+            trainer.init,
+            (),
+            out_structure=lambda _: shapes,
+            cache=executables,
+            write_in_background=True,
+        )
+        programs.append(init_program)
+        state = init_program()
+    chunk: Program = background.result()
+    programs.append(chunk)
+    return state, chunk, background.seconds
+
+
+def _multiprocess_state(
+    trainer: AbstractChunkedTrainer[Any], run: RunDir, mesh: Mesh, resume_step: int | None
+) -> tuple[Any, float]:
+    """Over several processes: each builds (or reads from the shared checkpoint) and keeps
+    only its own share of the state. **Returns:** ``(state, wall time of the checkpoint)``."""
+    if resume_step is None:
+        return trainer.init(mesh), 0.0
+    loaded: Any = None
+    wall = 0.0
+    problem: ValueError | None = None
+    try:
+        loaded, wall = run.load_checkpoint(resume_step, eqx.filter_eval_shape(trainer.init))
+    except ValueError as e:
+        problem = e
+    agree(problem)
+    return trainer.shard(loaded, mesh), wall
+
+
+def _pinned_chunk(
+    trainer: AbstractChunkedTrainer[Any], mesh: Mesh, state: Any
+) -> tuple[Any, dict[str, Array]]:
+    """A chunk over several processes, its layout pinned: the state goes back out as it came
+    in, and the metrics (means over agents) are whole on every process."""
+    state, metrics = trainer.run_chunk(state)
+    everywhere = NamedSharding(mesh, PartitionSpec())
+    return trainer.constrain(state, mesh), jax.lax.with_sharding_constraint(metrics, everywhere)
 
 
 def periodic_evaluation(config: TrainConfig) -> PeriodicEvaluation | None:
@@ -475,7 +488,9 @@ def periodic_evaluation(config: TrainConfig) -> PeriodicEvaluation | None:
     return PeriodicEvaluation(entries, config.eval_on_agents, config.eval_episodes, key, lifetime)
 
 
-def eval_interval(config: TrainConfig, periodic: PeriodicEvaluation, trainer: Trainer) -> int:
+def eval_interval(
+    config: TrainConfig, periodic: PeriodicEvaluation, trainer: AbstractChunkedTrainer[Any]
+) -> int:
     """``--eval-every``, or by default the smallest multiple of ``--chunk-size`` for which one
     evaluation's environment steps are at most a tenth of the training's in between (a meta-step
     also differentiates through its updates, so the share of time is smaller still)."""
@@ -490,56 +505,3 @@ def _run_uncompiled(trainer: Any, state: Any) -> tuple[Any, dict[str, Array]]:
     at the first NaN."""
     with jax.disable_jit(), jax.debug_nans(True):
         return trainer.run_chunk(state)
-
-
-def evaluate_run(
-    trainer: Trainer,
-    config: TrainConfig,
-    state: TrainState,
-    on_phase: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """The held-out evaluation of a run (what ``eval.json`` holds): fresh agents trained by
-    the initial and the final rule on the same held-out tasks, their paired gain, the level set,
-    the number of agents and their lifetime, and, for a tabular level set, the exact optimal
-    return of those same tasks with each return as a fraction of it (``None`` where unknown)."""
-    say = on_phase if on_phase is not None else (lambda text: None)
-    key = held_out_key(config.seed)
-    say(f"held-out evaluation: {config.eval_agents} agents trained by the initial rule")
-    initial = trainer.evaluate(trainer.initial_rule())
-    say(f"held-out evaluation: {config.eval_agents} agents trained by the learned rule")
-    final = trainer.evaluate(state.meta.rule)
-    say("optimal returns of the held-out tasks (dynamic programming)")
-    optimal = held_out_optimum(trainer.tasks, key, config.eval_agents)
-    gain = np.asarray(final.final_return - initial.final_return)
-    se = float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else float("nan")
-
-    def summary(result: EvalResult) -> dict[str, float | None]:
-        out: dict[str, float | None] = dict(result.summary())
-        if optimal is None:
-            out["fraction_of_optimal"] = out["fraction_of_optimal_se"] = None
-        else:
-            frac, frac_se = fraction_of_optimal(np.asarray(result.final_return), optimal)
-            out["fraction_of_optimal"], out["fraction_of_optimal_se"] = frac, frac_se
-        return out
-
-    n = optimal.size if optimal is not None else 0
-    return {
-        "level_set": config.env_mode,
-        "held_out_agents": config.eval_agents,
-        "lifetime_updates": trainer.tasks.max_lifetime,
-        "eval_episodes": config.eval_episodes,
-        "optimal_return": None if optimal is None else float(optimal.mean()),
-        "optimal_return_se": (
-            None if optimal is None or n < 2 else float(optimal.std(ddof=1) / np.sqrt(n))
-        ),
-        "optimal_return_note": (
-            "exact expected return of an optimal policy (finite-horizon dynamic programming) "
-            "on the same held-out tasks"
-            if optimal is not None
-            else f"unknown: {config.env_mode} is not a tabular level set"
-        ),
-        "initial_rule": summary(initial),
-        "final_rule": summary(final),
-        "paired_gain": float(gain.mean()),
-        "paired_gain_se": se,
-    }

@@ -1,27 +1,37 @@
-"""The pure meta-training machinery (layer 6): a rule, a meta-optimiser and a curriculum,
+"""The pure meta-training machinery: a rule, a meta-optimiser and a curriculum,
 composed without ever asking which.
 
 `Trainer` holds the three parts and the run's sizes; `Trainer.meta_step` is one meta-step
 (the meta-optimiser's step, then scores and new tasks for the agents whose lifetime ended) and
-`Trainer.run_chunk` a `lax.scan` over ``chunk_size`` of them, the unit that is compiled once and
-called between host-side work. The host loop, run directory and checkpoints live in
-`lpgx.train`; names and flags become a `Trainer` in `lpgx.compose`.
+`Trainer.run_chunk` (`lpgx.chunked.AbstractChunkedTrainer`'s scanner) a `lax.scan` over
+``chunk_size`` of them, the unit that is compiled once and called between host-side work;
+`Trainer.final_evaluation` the held-out evaluation at the end of a run. The host loop lives in
+`lpgx.train`, the run directory in `lpgx.run_dir`; names and flags become a `Trainer` in
+`lpgx.compose`.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Int, PyTree, UInt32
 
 from ._tree import tree_select
-from ._typing import PRNGKeyArray, Scalar
+from ._typing import PRNGKeyArray
+from .chunked import AbstractChunkedTrainer
 from .curriculum import AbstractCurriculum, stagger_lifetimes
 from .envs import AbstractTaskDistribution
-from .evaluate import EvalResult, evaluate_rule, held_out_key
+from .evaluate import (
+    EvalResult,
+    evaluate_rule,
+    fraction_of_optimal,
+    held_out_key,
+    held_out_optimum,
+)
 from .lifetime import Learner
 from .meta import AbstractMetaOptimiser, MetaState
 from .rules import AbstractUpdateRule
@@ -40,7 +50,7 @@ class TrainState(eqx.Module):
     step: Int[Array, ""]
 
 
-class Trainer(eqx.Module):
+class Trainer(AbstractChunkedTrainer[TrainState]):
     """Meta-trains the rule made by ``init_rule`` with ``meta_opt`` on tasks from
     ``curriculum``.
 
@@ -71,6 +81,7 @@ class Trainer(eqx.Module):
     stagger: bool = eqx.field(static=True, default=True)
     eval_agents: int = eqx.field(static=True, default=32)
     eval_episodes: int = eqx.field(static=True, default=16)
+    runs_on_several_processes: ClassVar[bool] = True
 
     def __check_init__(self) -> None:
         sizes = {
@@ -144,7 +155,7 @@ class Trainer(eqx.Module):
             step=jnp.zeros((), jnp.int32),
         )
 
-    def meta_step(self, state: TrainState) -> tuple[TrainState, dict[str, Scalar]]:
+    def meta_step(self, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
         """One meta-step, then new tasks and fresh agents where lifetimes ended."""
         key = jax.random.wrap_key_data(state.key)
         key, k_step, k_tasks, k_agents = jax.random.split(key, 4)
@@ -177,34 +188,6 @@ class Trainer(eqx.Module):
             step=state.step + 1,
         )
         return new_state, metrics
-
-    def run_chunk(self, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
-        """`chunk_size` meta-steps in one `lax.scan`; steps past ``train_steps`` are skipped
-        (their metrics are marked ``valid = 0``), so every chunk has the same shape."""
-        # The state holds non-array leaves (e.g. activation functions): only arrays are carried.
-        dynamic, static = eqx.partition(state, eqx.is_array)
-        # The metrics' shapes for `skip`, recorded while `run` is traced: `lax.cond` traces its
-        # true branch (`run`, below) first, so the meta-step is traced once, not twice (a
-        # second trace for its shapes alone cost half of the chunk's lowering time).
-        metric_shapes: dict[str, jax.ShapeDtypeStruct] = {}
-
-        def run(d: PyTree) -> tuple[PyTree, dict[str, Array]]:
-            s, m = self.meta_step(eqx.combine(d, static))
-            metric_shapes.update({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in m.items()})
-            return eqx.filter(s, eqx.is_array), {**m, "valid": jnp.ones((), jnp.float32)}
-
-        def skip(d: PyTree) -> tuple[PyTree, dict[str, Array]]:
-            if not metric_shapes:  # traced before `run` after all: trace the step for its shapes
-                shapes = eqx.filter_eval_shape(lambda s: self.meta_step(s)[1], state)
-                metric_shapes.update(shapes)
-            zeros = {k: jnp.zeros(v.shape, v.dtype) for k, v in metric_shapes.items()}
-            return d, {**zeros, "valid": jnp.zeros((), jnp.float32)}
-
-        def body(d: PyTree, _: None) -> tuple[PyTree, dict[str, Array]]:
-            return jax.lax.cond(d.step < self.train_steps, run, skip, d)
-
-        dynamic, metrics = jax.lax.scan(body, dynamic, None, length=self.chunk_size)
-        return eqx.combine(dynamic, static), metrics
 
     def mesh(self, num_devices: int | None = None) -> Mesh:
         """The ``"agents"`` mesh over `num_devices` devices (default: all), checked before
@@ -255,6 +238,61 @@ class Trainer(eqx.Module):
             key=place(state.key, everywhere),
             step=place(state.step, everywhere),
         )
+
+    def current_rule(self, state: TrainState) -> AbstractUpdateRule:
+        return state.meta.rule
+
+    def final_evaluation(
+        self,
+        rule: AbstractUpdateRule,
+        task_name: str,
+        say: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """The held-out evaluation of a run (what ``eval.json`` holds): fresh agents trained by
+        the initial and the final rule on the same held-out tasks, their paired gain, the level set,
+        the number of agents and their lifetime, and, for a tabular level set, the exact optimal
+        return of those same tasks with each return as a fraction of it (``None`` where unknown)."""
+        report = say if say is not None else (lambda text: None)
+        key = held_out_key(self.seed)
+        report(f"held-out evaluation: {self.eval_agents} agents trained by the initial rule")
+        initial = self.evaluate(self.initial_rule())
+        report(f"held-out evaluation: {self.eval_agents} agents trained by the learned rule")
+        final = self.evaluate(rule)
+        report("optimal returns of the held-out tasks (dynamic programming)")
+        optimal = held_out_optimum(self.tasks, key, self.eval_agents)
+        gain = np.asarray(final.final_return - initial.final_return)
+        se = float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else float("nan")
+
+        def summary(result: EvalResult) -> dict[str, float | None]:
+            out: dict[str, float | None] = dict(result.summary())
+            if optimal is None:
+                out["fraction_of_optimal"] = out["fraction_of_optimal_se"] = None
+            else:
+                frac, frac_se = fraction_of_optimal(np.asarray(result.final_return), optimal)
+                out["fraction_of_optimal"], out["fraction_of_optimal_se"] = frac, frac_se
+            return out
+
+        n = optimal.size if optimal is not None else 0
+        return {
+            "level_set": task_name,
+            "held_out_agents": self.eval_agents,
+            "lifetime_updates": self.tasks.max_lifetime,
+            "eval_episodes": self.eval_episodes,
+            "optimal_return": None if optimal is None else float(optimal.mean()),
+            "optimal_return_se": (
+                None if optimal is None or n < 2 else float(optimal.std(ddof=1) / np.sqrt(n))
+            ),
+            "optimal_return_note": (
+                "exact expected return of an optimal policy (finite-horizon dynamic programming) "
+                "on the same held-out tasks"
+                if optimal is not None
+                else f"unknown: {task_name} is not a tabular level set"
+            ),
+            "initial_rule": summary(initial),
+            "final_rule": summary(final),
+            "paired_gain": float(gain.mean()),
+            "paired_gain_se": se,
+        }
 
     def evaluate(self, rule: AbstractUpdateRule) -> EvalResult:
         """Fresh agents trained by `rule` on held-out tasks (same tasks for every rule)."""

@@ -25,6 +25,7 @@ from rich.table import Table
 from lpgx.compose import PRESETS, TrainConfig
 from lpgx.metrics import is_periodic_eval
 from lpgx.run_dir import RunDir
+from lpgx.train import TrainCallbacks
 
 # Metrics of the live table, in this order, where the run reports them (names, units:
 # `lpgx.metrics`).
@@ -91,7 +92,7 @@ def _split_preset(argv: list[str]) -> tuple[str, list[str]]:
     return preset, rest
 
 
-class _RichProgress:
+class _RichProgress(TrainCallbacks):
     """A spinner naming the phase (compiling, meta-steps, evaluating), a bar with ETA and a
     live table of the latest metrics, on stderr. Without a terminal nothing is animated: each
     phase and checkpoint is one line (what a scheduler's log file wants)."""

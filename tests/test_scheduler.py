@@ -17,7 +17,7 @@ import pytest
 
 from lpgx.compose import TrainConfig
 from lpgx.run_dir import RunDir
-from lpgx.train import train
+from lpgx.train import TrainCallbacks, train
 from lpgx_cli.main import main as cli
 
 from .test_train import TINY
@@ -93,11 +93,7 @@ def test_checkpoints_after_a_resume_stay_on_multiples(tmp_path: Path) -> None:
     more = dataclasses.replace(first, train_steps=12, chunk_size=1, checkpoint_every=4)
     written: list[int] = []
 
-    class Record:
-        def on_start(self, start_step: int, total_steps: int) -> None: ...
-        def on_compiled(self, seconds: float) -> None: ...
-        def on_chunk(self, step: int, records: list[dict[str, int | float]]) -> None: ...
-        def on_evaluate(self, results: dict[str, object]) -> None: ...
+    class Record(TrainCallbacks):
         def on_checkpoint(self, step: int, path: Path) -> None:
             written.append(step)
 

@@ -20,7 +20,7 @@ one compiled call.
 """
 
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import ClassVar, Literal, cast
 
 import equinox as eqx
 import jax
@@ -31,6 +31,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, PyTree, UInt32
 
 from .._typing import PRNGKeyArray, Scalar
 from ..agents import Trajectory
+from ..chunked import AbstractChunkedTrainer
 from ..rules import DIFFERENTIATIONS, Differentiation
 from ..sharding import agent_mesh, replicate
 from ._networks import ActorCritic, Torso
@@ -262,15 +263,16 @@ def _record_scores(
     return returns, num + total
 
 
-class OnlineTrainer(eqx.Module):
+class OnlineTrainer(AbstractChunkedTrainer[OnlineTrainState]):
     """Online MGRL (or A2C with ``meta_learn=False``) on a vectorised environment.
 
     **Arguments:** ``env`` — the `AbstractVecEnv`; ``config`` — `OnlineConfig`;
     ``train_steps`` — windows in the run; ``chunk_size`` — windows per compiled call;
     ``seeds`` — independent runs (vmapped); ``seed`` — the first run's seed.
 
-    The host loop (`lpgx.train.train`) drives it like the population `lpgx.Trainer`: `init`,
-    `run_chunk`, `env_steps_per_meta_step`, `mesh`, `shard`.
+    The host loop (`lpgx.train.train`) drives it like the population `lpgx.Trainer`, through
+    `lpgx.chunked.AbstractChunkedTrainer`: one step is one window of every run. It runs on one
+    process and has no held-out evaluation (its learning curves are the result).
     """
 
     env: AbstractVecEnv
@@ -280,6 +282,7 @@ class OnlineTrainer(eqx.Module):
     seeds: int = eqx.field(static=True, default=1)
     seed: int = eqx.field(static=True, default=0)
     dtype: str = eqx.field(static=True, default="float32")
+    runs_on_several_processes: ClassVar[bool] = False
 
     def __check_init__(self) -> None:
         if self.seeds < 1 or self.train_steps < 1 or self.chunk_size < 1:
@@ -350,9 +353,10 @@ class OnlineTrainer(eqx.Module):
     def _seed_keys(self) -> Key[Array, " seeds"]:
         return jax.vmap(jax.random.key)(jnp.arange(self.seeds, dtype=jnp.uint32) + self.seed)
 
-    def init(self) -> OnlineTrainState:
+    def init(self, mesh: Mesh | None = None) -> OnlineTrainState:
         runs = eqx.filter_jit(self._over_seeds)(self.init_run, self._seed_keys())
-        return OnlineTrainState(runs=runs, step=jnp.zeros((), jnp.int32))
+        state = OnlineTrainState(runs=runs, step=jnp.zeros((), jnp.int32))
+        return state if mesh is None else self.shard(state, mesh)
 
     def _over_seeds(self, fn, xs):  # a vmap over the seed axis, typed by its callers
         if self.env.vmappable:
@@ -470,25 +474,10 @@ class OnlineTrainer(eqx.Module):
 
     # --- The host loop's interface ----------------------------------------------------
 
-    def run_chunk(self, state: OnlineTrainState) -> tuple[OnlineTrainState, dict[str, Array]]:
-        """``chunk_size`` windows of every run in one `lax.scan`; windows past
-        ``train_steps`` are skipped (``valid = 0``). Metrics are ``[chunk, seeds]``."""
-        metric_shapes = eqx.filter_eval_shape(
-            lambda r: self._over_seeds(self.window, r)[1], state.runs
-        )
-
-        def run(s: OnlineTrainState) -> tuple[OnlineTrainState, dict[str, Array]]:
-            runs, m = self._over_seeds(self.window, s.runs)
-            return OnlineTrainState(runs, s.step + 1), {**m, "valid": jnp.ones((), jnp.float32)}
-
-        def skip(s: OnlineTrainState) -> tuple[OnlineTrainState, dict[str, Array]]:
-            zeros = {k: jnp.zeros(v.shape, v.dtype) for k, v in metric_shapes.items()}
-            return s, {**zeros, "valid": jnp.zeros((), jnp.float32)}
-
-        def body(s: OnlineTrainState, _: None) -> tuple[OnlineTrainState, dict[str, Array]]:
-            return jax.lax.cond(s.step < self.train_steps, run, skip, s)
-
-        return jax.lax.scan(body, state, None, length=self.chunk_size)
+    def meta_step(self, state: OnlineTrainState) -> tuple[OnlineTrainState, dict[str, Array]]:
+        """One window of every run; metrics are ``[seeds]``."""
+        runs, metrics = self._over_seeds(self.window, state.runs)
+        return OnlineTrainState(runs, state.step + 1), metrics
 
     def mesh(self, num_devices: int | None = None) -> Mesh:
         """One device: an online run is one sequential lifetime (its seeds are vmapped)."""
