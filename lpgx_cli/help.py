@@ -78,7 +78,7 @@ _FLAG_WIDTH = 30
 
 # What each preset costs, as measured (machine named); see README.md and benchmarks/RESULTS.md.
 PRESET_TIMES: dict[str, str] = {
-    "quick": "2.8 min on a 2-core virtual machine (2026-12-08, README)",
+    "quick": "1.1 min on a 2-core virtual machine (2026-12-08, README)",
     "ta-lpg-cpu": "4.6 min on 2 shared CPU cores (AMD EPYC, load ≈ 8)",
     "groove-cpu": "not timed yet (a CPU job: 300 meta-steps)",
     "lpg": "GPU job; not timed yet (hours on a CPU)",
