@@ -34,8 +34,8 @@ from .envs import Task as Task
 from .envs import get_level_set as get_level_set
 from .envs import optimal_return as optimal_return
 from .envs import optimal_returns as optimal_returns
-from .evaluate import EvalResult as EvalResult
-from .evaluate import evaluate_rule as evaluate_rule
+from .evaluation import EvalResult as EvalResult
+from .evaluation import evaluate_rule as evaluate_rule
 from .lifetime import AgentConfig as AgentConfig
 from .lifetime import AgentState as AgentState
 from .lifetime import Learner as Learner

@@ -49,8 +49,7 @@ from .distributed import (
     is_writer,
     localize,
 )
-from .evaluate import held_out_key
-from .meta_testing import PeriodicEvaluation
+from .evaluation import PeriodicEvaluation, held_out_key
 from .rules import AbstractUpdateRule
 from .run_dir import RunDir, config_dict
 from .sharding import peak_memory_bytes

@@ -25,7 +25,7 @@ from ._typing import PRNGKeyArray
 from .chunked import AbstractChunkedTrainer
 from .curriculum import AbstractCurriculum, stagger_lifetimes
 from .envs import AbstractTaskDistribution
-from .evaluate import (
+from .evaluation import (
     EvalResult,
     evaluate_rule,
     fraction_of_optimal,

@@ -228,8 +228,8 @@ def main(argv: list[str]) -> int:
             console.print(f"[red]error:[/red] {problem}")
         return 2
     from lpgx.compose import make_tasks
+    from lpgx.evaluation import EvalSettings, compare
     from lpgx.lifetime import AgentConfig, Learner
-    from lpgx.meta_testing import EvalSettings, compare
     from lpgx.run_dir import RunDir
 
     try:

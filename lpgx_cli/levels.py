@@ -349,7 +349,7 @@ def _draw_agent_episode(
     its episodes."""
     from lpgx.compose import make_learner
     from lpgx.envs import optimal_returns
-    from lpgx.episode import plot_episode, train_and_record
+    from lpgx.evaluation import plot_episode, train_and_record
     from lpgx.run_dir import RunDir
 
     with status.status(f"loading the learned rule of {run_dir}…") as spinner:

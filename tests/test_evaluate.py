@@ -14,7 +14,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from lpgx.envs import get_level_set, optimal_return, optimal_returns, split_levels
-from lpgx.evaluate import fraction_of_optimal, held_out_key, held_out_optimum, held_out_tasks
+from lpgx.evaluation import fraction_of_optimal, held_out_key, held_out_optimum, held_out_tasks
 from lpgx.train import train
 from lpgx_cli.train import print_evaluation
 

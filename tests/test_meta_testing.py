@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lpgx
-from lpgx.meta_testing import EvalSettings, compare
+from lpgx.evaluation import EvalSettings, compare
 from lpgx_cli.main import main as cli
 
 SETTINGS = EvalSettings(num_agents=3, lifetime=6, points=2, episodes=2, seed=1)

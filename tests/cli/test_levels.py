@@ -129,7 +129,7 @@ def test_recorded_episode_follows_the_environment() -> None:
     import numpy as np
 
     from lpgx.envs import get_level_set
-    from lpgx.episode import record_episode
+    from lpgx.evaluation import record_episode
 
     levels = get_level_set("sparse")
     env = levels.env()

@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ._typing import PRNGKeyArray
-from .envs import GridWorld, Level, Task
-from .lifetime import Learner, evaluate_return, train_lifetime
-from .rules import AbstractUpdateRule
+from .._typing import PRNGKeyArray
+from ..envs import GridWorld, Level, Task
+from ..lifetime import Learner, evaluate_return, train_lifetime
+from ..rules import AbstractUpdateRule
 
 __all__ = ["Episode", "plot_episode", "record_episode", "train_and_record"]
 
@@ -105,7 +105,7 @@ def plot_episode(
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle, Rectangle
 
-    from .envs._render import _EMPTY_COLOUR, _WALL_COLOUR, _type_colour, type_letter
+    from ..envs._render import _EMPTY_COLOUR, _WALL_COLOUR, _type_colour, type_letter
 
     g = int(level.grid_size)
     walls = np.asarray(level.walls)[: g * g].reshape(g, g)

@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._typing import PRNGKeyArray
-from .envs import AbstractTaskDistribution, GridWorld, Task, optimal_return
-from .evaluate import evaluate_rule, held_out_optimum
-from .lifetime import Learner, agent_update, evaluate_return
-from .rules import A2C, AbstractUpdateRule
+from .._typing import PRNGKeyArray
+from ..envs import AbstractTaskDistribution, GridWorld, Task, optimal_return
+from ..lifetime import Learner, agent_update, evaluate_return
+from ..rules import A2C, AbstractUpdateRule
+from ._held_out import evaluate_rule, held_out_optimum
 
 __all__ = [
     "EvalSettings",

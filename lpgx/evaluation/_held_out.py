@@ -1,5 +1,5 @@
-"""Meta-testing: train fresh agents with a rule on held-out tasks and measure their return,
-on the scale of the optimum of the same tasks where it is known."""
+"""Held-out evaluation of one rule: fresh agents trained by it on held-out tasks, their return
+on the scale of the optimum of the same tasks where it is known (a run's ``eval.json``)."""
 
 import equinox as eqx
 import jax
@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._typing import PRNGKeyArray
-from .envs import AbstractTaskDistribution, GridWorld, Task
-from .envs._optimal_batched import optimal_returns
-from .lifetime import Learner, evaluate_return, train_lifetime
-from .rules import AbstractUpdateRule
+from .._typing import PRNGKeyArray
+from ..envs import AbstractTaskDistribution, GridWorld, Task
+from ..envs._optimal_batched import optimal_returns
+from ..lifetime import Learner, evaluate_return, train_lifetime
+from ..rules import AbstractUpdateRule
 
 __all__ = [
     "EvalResult",
