@@ -41,11 +41,11 @@ _MAIN = (
 
 def load_metrics(run_dir: Path) -> dict[str, np.ndarray]:
     """Columns of ``metrics.jsonl`` as arrays (one entry per meta-step)."""
-    rows = RunDir(run_dir).read_metrics()
+    run = RunDir(run_dir)
+    rows = run.read_metrics()
     if not rows:
         raise ValueError(
-            f"{RunDir(run_dir).metrics_path} holds no metrics yet; plot again once training "
-            "has run a chunk."
+            f"{run.metrics_path} holds no metrics yet; plot again once training has run a chunk."
         )
     keys = sorted({k for r in rows for k in r})
     return {k: np.asarray([r.get(k, np.nan) for r in rows], dtype=np.float64) for k in keys}

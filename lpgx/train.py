@@ -327,7 +327,7 @@ def train(
                 jax.block_until_ready(new_state)
                 wall = time.perf_counter() - t_start
                 records = _records(metrics, first, trainer.env_steps_per_meta_step, wall)
-                due = records and int(new_state.step) // interval > first // interval
+                due = bool(records) and int(new_state.step) // interval > first // interval
                 rule = current_rule(new_state) if periodic is not None and due else None
                 if periodic is not None and rule is not None:
                     cb.on_phase(f"evaluating on {', '.join(periodic.names)}")
